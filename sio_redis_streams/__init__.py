@@ -1,0 +1,10 @@
+"""Socket.IO clustering for python-socketio and Flask-SocketIO over Redis
+Streams, wire-compatible with ``@socket.io/redis-streams-adapter``."""
+from .codec import MalformedMessage, MessageType
+from .manager import RedisStreamsManager
+from .stats import COUNTERS
+
+__version__ = '0.1.0'
+
+__all__ = ['RedisStreamsManager', 'MessageType', 'MalformedMessage',
+           'COUNTERS', '__version__']
