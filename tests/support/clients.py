@@ -60,7 +60,15 @@ class RecordingClient:
 
     def close(self) -> None:
         """Disconnect, also stopping a reconnection loop in progress."""
-        self.client.shutdown()
+        if hasattr(self.client, 'shutdown'):
+            self.client.shutdown()
+            return
+        # python-socketio < 5.12 has no shutdown(): abort the reconnection
+        # loop by hand, then disconnect
+        abort = getattr(self.client, '_reconnect_abort', None)
+        if abort is not None:
+            abort.set()
+        self.client.disconnect()
 
     @property
     def connected(self) -> bool:
