@@ -1,10 +1,12 @@
 """Socket.IO clustering for python-socketio and Flask-SocketIO over Redis
 Streams, wire-compatible with ``@socket.io/redis-streams-adapter``."""
 from .codec import MalformedMessage, MessageType
+from .exceptions import ClusterTimeoutError
 from .manager import RedisStreamsManager
+from .remote import RemoteSocket
 from .stats import COUNTERS
 
 __version__ = '0.1.0'
 
-__all__ = ['RedisStreamsManager', 'MessageType', 'MalformedMessage',
-           'COUNTERS', '__version__']
+__all__ = ['RedisStreamsManager', 'RemoteSocket', 'ClusterTimeoutError',
+           'MessageType', 'MalformedMessage', 'COUNTERS', '__version__']

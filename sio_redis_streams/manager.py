@@ -11,20 +11,25 @@ import json as stdlib_json
 import logging
 import secrets
 import threading
+import time
 import weakref
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import socketio
 from socketio.manager import Manager
 
-from . import codec
+from . import codec, hooks
 from .codec import BroadcastOptions, ClusterMessage, MessageType
 from .concurrency import Tasks, check_monkey_patched
 from .connection import RedisConnector
+from .exceptions import ClusterTimeoutError
 from .heartbeat import Heartbeat
+from .local import LocalSockets, arguments
 from .options import Options
 from .pubsub import PubSub
-from .requests import AckRequest, PendingRequests, ack_data
+from .remote import RemoteSocket
+from .requests import AckRequest, CollectRequest, PendingRequests, Request, \
+    ack_data
 from .stats import Stats
 from .stream import StreamReader, StreamWriter
 
@@ -135,6 +140,20 @@ class RedisStreamsManager(socketio.PubSubManager):
         self._readers: List[StreamReader] = []
         self._pubsub: Optional[PubSub] = None
         self._heartbeat: Optional[Heartbeat] = None
+        self._local = LocalSockets(self, self.logger)
+        self._server_handlers: Dict[tuple, Callable[..., Any]] = {}
+        self._message_handlers = {
+            MessageType.BROADCAST: self._on_broadcast,
+            MessageType.SOCKETS_JOIN: self._on_sockets_join,
+            MessageType.SOCKETS_LEAVE: self._on_sockets_leave,
+            MessageType.DISCONNECT_SOCKETS: self._on_disconnect_sockets,
+            MessageType.FETCH_SOCKETS: self._on_fetch_sockets,
+            MessageType.SERVER_SIDE_EMIT: self._on_server_side_emit,
+            MessageType.FETCH_SOCKETS_RESPONSE: self._on_response,
+            MessageType.SERVER_SIDE_EMIT_RESPONSE: self._on_response,
+            MessageType.BROADCAST_CLIENT_COUNT: self._on_response,
+            MessageType.BROADCAST_ACK: self._on_response,
+        }
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -142,16 +161,9 @@ class RedisStreamsManager(socketio.PubSubManager):
         """Attach to a python-socketio server (called by the server)."""
         check_monkey_patched(server.eio.async_mode)
         super().set_server(server)
-        stop_server = server.shutdown
-
-        @functools.wraps(stop_server)
-        def shutdown(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return stop_server(*args, **kwargs)
-            finally:
-                self.close()
-
-        server.shutdown = shutdown
+        hooks.on_shutdown(server, self.close)
+        hooks.on_connect(server, self._local.connected,
+                         self._after_connect)
 
     def initialize(self) -> None:
         """Start the background tasks (called by the server on its first
@@ -240,7 +252,7 @@ class RedisStreamsManager(socketio.PubSubManager):
                                    'context of a server.')
             if room is None:
                 raise ValueError('Cannot use callback without a room set.')
-        packet = {'type': 2, 'data': [event, *_arguments(data)]}
+        packet = _event_packet(event, arguments(data))
         opts = BroadcastOptions(_as_list(room), _as_list(skip_sid))
         if self.server is not None:
             Manager.emit(self, event, data, namespace, room=room,
@@ -249,47 +261,192 @@ class RedisStreamsManager(socketio.PubSubManager):
             self._submit(MessageType.BROADCAST, namespace,
                          {'packet': packet, 'opts': opts.to_wire()})
         elif not self._is_local_sid(room, namespace):
-            self._emit_with_callback(packet, opts, namespace, callback)
+            request = AckRequest(callback, self.options.ack_timeout)
+            opts.flags['timeout'] = _ms(self.options.ack_timeout)
+            try:
+                self._publish_request(request, MessageType.BROADCAST,
+                                      namespace, {'packet': packet,
+                                                  'requestId': request.id,
+                                                  'opts': opts.to_wire()})
+            except self._connector.error as exc:
+                self.logger.error('cannot send an emit with callback to '
+                                  'other servers: %s', exc)
 
     def can_disconnect(self, sid: str, namespace: str) -> bool:
         if self.is_connected(sid, namespace):
             return True
-        self._submit_disconnect(sid, namespace)
+        self.disconnect_sockets(namespace, to=sid)
         return False
 
     def disconnect(self, sid: str, namespace: Optional[str] = None,
                    **kwargs: Any) -> None:
         namespace = namespace or '/'
         if kwargs.get('ignore_queue'):
+            eio_sid = self.eio_sid_from_sid(sid, namespace)
+            if eio_sid is not None:
+                self._local.disconnected(eio_sid, namespace)
             return Manager.disconnect(self, sid, namespace)
         if self.server is not None and self.is_connected(sid, namespace):
             self.server.disconnect(sid, namespace=namespace,
                                    ignore_queue=True)
         else:
-            self._submit_disconnect(sid, namespace)
+            self.disconnect_sockets(namespace, to=sid)
 
     def enter_room(self, sid: str, namespace: str, room: Room,
                    eio_sid: Optional[str] = None) -> None:
         if self.is_connected(sid, namespace):
             return Manager.enter_room(self, sid, namespace, room,
                                       eio_sid=eio_sid)
-        self._submit(MessageType.SOCKETS_JOIN, namespace,
-                     {'opts': BroadcastOptions([sid]).to_wire(),
-                      'rooms': [room]})
+        self.sockets_join(room, namespace, to=sid)
 
     def leave_room(self, sid: str, namespace: str, room: Room) -> None:
         if self.is_connected(sid, namespace):
             return Manager.leave_room(self, sid, namespace, room)
-        self._submit(MessageType.SOCKETS_LEAVE, namespace,
-                     {'opts': BroadcastOptions([sid]).to_wire(),
-                      'rooms': [room]})
+        self.sockets_leave(room, namespace, to=sid)
 
     def close_room(self, room: Room, namespace: Optional[str] = None) -> None:
-        namespace = namespace or '/'
-        Manager.close_room(self, room, namespace)
-        self._submit(MessageType.SOCKETS_LEAVE, namespace,
-                     {'opts': BroadcastOptions([room]).to_wire(),
-                      'rooms': [room]})
+        self.sockets_leave(room, namespace or '/', to=room)
+
+    # -- cluster-wide socket management ------------------------------------
+
+    def fetch_sockets(self, namespace: str = '/', to: Rooms = None,
+                      skip: Rooms = None,
+                      timeout: Optional[float] = None) -> List[RemoteSocket]:
+        """The sockets of the whole cluster in ``namespace`` that are in one
+        of the rooms ``to`` (default: all) and in none of ``skip``.
+
+        :raises ClusterTimeoutError: when a server did not answer within
+                                     ``timeout`` (default
+                                     ``request_timeout``); its
+                                     ``responses`` hold the sockets found.
+        """
+        self._need_subscriber('fetch_sockets')
+        opts = BroadcastOptions(_as_list(to), _as_list(skip))
+        found = [RemoteSocket.from_wire(self, namespace, self.uid,
+                                        self._local.describe(namespace, sid))
+                 for sid in self._local.select(namespace, opts)]
+        request = CollectRequest(
+            self._timeout(timeout),
+            lambda m: [RemoteSocket.from_wire(self, namespace, m.uid, s)
+                       for s in m.data['sockets']])
+        complete = self._ask(request, MessageType.FETCH_SOCKETS, namespace,
+                             {'opts': opts.to_wire(),
+                              'requestId': request.id}, timeout)
+        found += request.responses
+        if not complete:
+            raise ClusterTimeoutError('fetch_sockets', found,
+                                      request.expected, request.received)
+        return found
+
+    def sockets_join(self, rooms: Rooms, namespace: str = '/',
+                     to: Rooms = None, skip: Rooms = None) -> None:
+        """Add every matching socket of the cluster to ``rooms``."""
+        self._sockets_rooms(MessageType.SOCKETS_JOIN, self._local.join,
+                            rooms, namespace, to, skip)
+
+    def sockets_leave(self, rooms: Rooms, namespace: str = '/',
+                      to: Rooms = None, skip: Rooms = None) -> None:
+        """Remove every matching socket of the cluster from ``rooms``."""
+        self._sockets_rooms(MessageType.SOCKETS_LEAVE, self._local.leave,
+                            rooms, namespace, to, skip)
+
+    def disconnect_sockets(self, namespace: str = '/', to: Rooms = None,
+                           skip: Rooms = None, close: bool = False) -> None:
+        """Disconnect every matching socket of the cluster from
+        ``namespace``; with ``close``, close their whole connections."""
+        opts = BroadcastOptions(_as_list(to), _as_list(skip))
+        if self.server is not None:
+            self._local.disconnect(namespace, opts, close)
+        self._submit(MessageType.DISCONNECT_SOCKETS, namespace,
+                     {'opts': opts.to_wire(), 'close': close})
+
+    def get_data(self, sid: str, namespace: str = '/') -> Any:
+        """The ``data`` of a socket of this server that ``fetch_sockets``
+        reports: its python-socketio session (``sio.get_session``)."""
+        return self._local.get_data(sid, namespace)
+
+    def set_data(self, sid: str, data: Any, namespace: str = '/') -> None:
+        """Set the ``data`` of a socket of this server: it is its
+        python-socketio session, so this is ``sio.save_session``."""
+        self._local.set_data(sid, namespace, data)
+
+    # -- server-side events ------------------------------------------------
+
+    def on_server_event(self, event: str, handler: Optional[Callable] = None,
+                        namespace: str = '/') -> Callable:
+        """Register the handler of a server-side event, as a decorator or
+        with ``handler``. It is called with the event's arguments; its
+        return value is the answer to a ``server_side_call``. It runs in
+        a background task of this server.
+        """
+        def register(function: Callable) -> Callable:
+            self._server_handlers[(namespace, event)] = function
+            return function
+
+        return register(handler) if handler is not None else register
+
+    def server_side_emit(self, event: str, *args: Any,
+                         namespace: str = '/') -> None:
+        """Send an event to the other servers of the cluster."""
+        self.start()
+        self._pubsub_publish(ClusterMessage(
+            MessageType.SERVER_SIDE_EMIT, self.uid, namespace,
+            {'packet': [event, *args]}))
+
+    def server_side_call(self, event: str, *args: Any, namespace: str = '/',
+                         timeout: Optional[float] = None) -> List[Any]:
+        """Send an event to the other servers and return their answers.
+
+        A server without a handler for the event does not answer (as in
+        Node), so the call then times out.
+
+        :raises ClusterTimeoutError: when some answers did not arrive within
+                                     ``timeout``; it holds those that did.
+        """
+        self._need_subscriber('server_side_call')
+        request = CollectRequest(self._timeout(timeout),
+                                 lambda m: [m.data.get('packet')])
+        complete = self._ask(request, MessageType.SERVER_SIDE_EMIT,
+                             namespace, {'requestId': request.id,
+                                         'packet': [event, *args]}, timeout)
+        if not complete:
+            raise ClusterTimeoutError('server_side_call', request.responses,
+                                      request.expected, request.received)
+        return request.responses
+
+    def emit_with_ack(self, event: str, data: Any = None, to: Rooms = None,
+                      namespace: str = '/', skip_sid: Rooms = None,
+                      timeout: Optional[float] = None) -> List[Any]:
+        """Emit to every matching client of the cluster and return each
+        client's answer (one argument as is, several as a tuple, none as
+        ``None``).
+
+        :raises ClusterTimeoutError: when some clients did not answer within
+                                     ``timeout``; it holds the answers that
+                                     arrived.
+        """
+        self._need_subscriber('emit_with_ack')
+        timeout = self._timeout(timeout)
+        answers: List[Any] = []
+        request = AckRequest(lambda *a: answers.append(_answer(a)), timeout)
+        args = arguments(data)
+        opts = BroadcastOptions(_as_list(to), _as_list(skip_sid),
+                                {'timeout': _ms(timeout)})
+        request.expect_local_clients(self._local.emit_with_ack(
+            namespace, event, args, opts, request.local_ack))
+        complete = self._ask(request, MessageType.BROADCAST, namespace,
+                             {'packet': _event_packet(event, args),
+                              'requestId': request.id,
+                              'opts': opts.to_wire()}, timeout)
+        if not complete:
+            raise ClusterTimeoutError('emit_with_ack', list(answers),
+                                      request.clients_expected, request.acks)
+        return answers
+
+    def server_count(self, namespace: str = '/') -> int:
+        """How many servers serve ``namespace``, as Redis counts the
+        subscribers of its public channel (the Node adapter's count)."""
+        return self._pubsub_client().server_count(namespace)
 
     # -- observability -----------------------------------------------------
 
@@ -325,32 +482,58 @@ class RedisStreamsManager(socketio.PubSubManager):
             ClusterMessage(type_, self.uid, namespace, data), self._json())
         self._writer.submit(self._stream_of(namespace), fields)
 
-    def _submit_disconnect(self, sid: str, namespace: str) -> None:
-        self._submit(MessageType.DISCONNECT_SOCKETS, namespace,
-                     {'opts': BroadcastOptions([sid]).to_wire(),
-                      'close': False})
+    def _sockets_rooms(self, type_: MessageType,
+                       apply: Callable[[str, BroadcastOptions, List[Room]],
+                                       None],
+                       rooms: Rooms, namespace: str, to: Rooms,
+                       skip: Rooms) -> None:
+        rooms = _as_list(rooms)
+        opts = BroadcastOptions(_as_list(to), _as_list(skip))
+        if self.server is not None:
+            apply(namespace, opts, rooms)
+        self._submit(type_, namespace, {'opts': opts.to_wire(),
+                                        'rooms': rooms})
 
-    def _emit_with_callback(self, packet: Dict[str, Any],
-                            opts: BroadcastOptions, namespace: str,
-                            callback: Callable[..., Any]) -> None:
+    def _ask(self, request: Request, type_: MessageType, namespace: str,
+             data: Dict[str, Any], timeout: Optional[float]) -> bool:
+        """Publish a request and wait for its answers; ``False`` if they did
+        not all arrive in time (or Redis could not be reached)."""
+        timeout = self._timeout(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            self._publish_request(request, type_, namespace, data,
+                                  wait_subscribed=timeout)
+        except self._connector.error as exc:
+            self.logger.warning('cannot send a request to the cluster: %s',
+                                exc)
+            return False
+        try:
+            return request.wait(max(0.0, deadline - time.monotonic()))
+        finally:
+            self._requests.discard(request)
+
+    def _publish_request(self, request: Request, type_: MessageType,
+                         namespace: str, data: Dict[str, Any],
+                         wait_subscribed: float = 0.0) -> None:
+        """Publish a request on PUB/SUB, after making sure the answers can
+        be heard; tell the request how many servers got it."""
         self.start()
         self._watch(namespace)
-        request = AckRequest(callback, self.options.ack_timeout)
-        opts.flags['timeout'] = int(self.options.ack_timeout * 1000)
+        self._pubsub.wait_subscribed([namespace], wait_subscribed)
         self._requests.add(request)
         try:
-            receivers = self._pubsub.publish(ClusterMessage(
-                MessageType.BROADCAST, self.uid, namespace,
-                {'packet': packet, 'requestId': request.id,
-                 'opts': opts.to_wire()}))
-        except self._connector.error as exc:
+            receivers = self._pubsub_publish(ClusterMessage(
+                type_, self.uid, namespace, data))
+        except Exception:
             self._requests.discard(request)
-            self.logger.error('cannot send an emit with callback to other '
-                              'servers: %s', exc)
-            return
+            raise
         # PUBLISH counted this server too, if its subscription is up
-        if request.expect_servers(receivers - self._pubsub.connected):
+        others = receivers - self._pubsub.is_subscribed(namespace)
+        if request.expect_servers(others):
             self._requests.discard(request)
+
+    def _pubsub_publish(self, message: ClusterMessage) -> int:
+        return self._pubsub_client().publish(message)
 
     def _respond(self, requester: str, type_: MessageType, namespace: str,
                  data: Dict[str, Any]) -> None:
@@ -374,64 +557,74 @@ class RedisStreamsManager(socketio.PubSubManager):
         self._handle(message)
 
     def _handle(self, message: ClusterMessage) -> None:
-        """Carry out a message of another server on this server's
-        clients."""
-        type_, nsp, data = message.type, message.nsp, message.data
-        if type_ == MessageType.BROADCAST:
-            if 'requestId' in data:
-                self._broadcast_with_ack(message)
-            else:
-                self._broadcast(nsp, data)
-        elif type_ == MessageType.SOCKETS_JOIN:
-            for sid in self._local_sids(nsp, codec.options_of(message)):
-                for room in data['rooms']:
-                    Manager.enter_room(self, sid, nsp, room)
-        elif type_ == MessageType.SOCKETS_LEAVE:
-            for sid in self._local_sids(nsp, codec.options_of(message)):
-                for room in data['rooms']:
-                    Manager.leave_room(self, sid, nsp, room)
-        elif type_ == MessageType.DISCONNECT_SOCKETS:
-            self._disconnect_local(nsp, codec.options_of(message),
-                                   data.get('close', False))
-        elif type_ in (MessageType.BROADCAST_CLIENT_COUNT,
-                       MessageType.BROADCAST_ACK,
-                       MessageType.FETCH_SOCKETS_RESPONSE,
-                       MessageType.SERVER_SIDE_EMIT_RESPONSE):
-            self._requests.on_response(message)
+        """Carry out a message of another server on this server."""
+        handler = self._message_handlers.get(message.type)
+        if handler is not None:
+            handler(message)
 
-    def _broadcast(self, namespace: str, data: Dict[str, Any]) -> None:
-        event, *args = data['packet']['data']
-        opts = BroadcastOptions.from_wire(data['opts'])
-        Manager.emit(self, event, _emit_data(args), namespace,
-                     room=opts.rooms or None,
-                     skip_sid=self._sids_in(namespace, opts.except_rooms))
-
-    def _broadcast_with_ack(self, message: ClusterMessage) -> None:
+    def _on_broadcast(self, message: ClusterMessage) -> None:
         data, nsp = message.data, message.nsp
         event, *args = data['packet']['data']
-        sids = self._local_sids(nsp, codec.options_of(message))
-        for sid in sids:
-            Manager.emit(self, event, _emit_data(args), nsp, room=sid,
-                         callback=functools.partial(
-                             self._send_ack, message.uid, nsp,
-                             data['requestId']))
+        opts = codec.options_of(message)
+        if 'requestId' not in data:
+            self._local.emit(nsp, event, args, opts)
+            return
+        count = self._local.emit_with_ack(
+            nsp, event, args, opts, functools.partial(
+                self._send_ack, message.uid, nsp, data['requestId']))
         self._respond(message.uid, MessageType.BROADCAST_CLIENT_COUNT, nsp,
-                      {'requestId': data['requestId'],
-                       'clientCount': len(sids)})
+                      {'requestId': data['requestId'], 'clientCount': count})
 
     def _send_ack(self, requester: str, namespace: str, request_id: str,
                   *args: Any) -> None:
         self._respond(requester, MessageType.BROADCAST_ACK, namespace,
                       ack_data(request_id, list(args)))
 
-    def _disconnect_local(self, namespace: str, opts: BroadcastOptions,
-                          close: bool) -> None:
-        for sid in self._local_sids(namespace, opts):
-            eio_sid = self.eio_sid_from_sid(sid, namespace)
-            self.server.disconnect(sid, namespace=namespace,
-                                   ignore_queue=True)
-            if close and eio_sid is not None:
-                self.server.eio.disconnect(eio_sid)
+    def _on_sockets_join(self, message: ClusterMessage) -> None:
+        self._local.join(message.nsp, codec.options_of(message),
+                         message.data['rooms'])
+
+    def _on_sockets_leave(self, message: ClusterMessage) -> None:
+        self._local.leave(message.nsp, codec.options_of(message),
+                          message.data['rooms'])
+
+    def _on_disconnect_sockets(self, message: ClusterMessage) -> None:
+        self._local.disconnect(message.nsp, codec.options_of(message),
+                               message.data.get('close', False))
+
+    def _on_fetch_sockets(self, message: ClusterMessage) -> None:
+        nsp = message.nsp
+        sockets = [self._local.describe(nsp, sid) for sid in
+                   self._local.select(nsp, codec.options_of(message))]
+        self._respond(message.uid, MessageType.FETCH_SOCKETS_RESPONSE, nsp,
+                      {'requestId': message.data['requestId'],
+                       'sockets': sockets})
+
+    def _on_server_side_emit(self, message: ClusterMessage) -> None:
+        event, *args = message.data['packet']
+        handler = self._server_handlers.get((message.nsp, event))
+        if handler is None:
+            return  # like Node: no listener, no answer
+        request_id = message.data.get('requestId')
+
+        def run() -> None:
+            try:
+                answer = handler(*args)
+            except Exception:
+                self._stats.incr('handler_errors')
+                self.logger.exception('server-side event handler %r failed',
+                                      event)
+                return
+            if request_id is not None:
+                self._respond(message.uid,
+                              MessageType.SERVER_SIDE_EMIT_RESPONSE,
+                              message.nsp,
+                              {'requestId': request_id, 'packet': answer})
+
+        self.server.start_background_task(run)
+
+    def _on_response(self, message: ClusterMessage) -> None:
+        self._requests.on_response(message)
 
     # -- helpers -----------------------------------------------------------
 
@@ -442,9 +635,7 @@ class RedisStreamsManager(socketio.PubSubManager):
                 self._connector, stream, self.options, self.uid, json_module,
                 self._on_stream_message, self._stats, self.logger,
                 self._stopping))
-        self._pubsub = PubSub(self._connector, self._commands, self.options,
-                              self.uid, self._on_pubsub_message, self._stats,
-                              self.logger, self._stopping)
+        self._pubsub = self._pubsub_client()
         self._heartbeat = Heartbeat(
             self._connector, self._pubsub, self.options, self.uid,
             lambda: list(self._namespaces), self._requests.expire,
@@ -456,6 +647,24 @@ class RedisStreamsManager(socketio.PubSubManager):
             self._tasks.start(f'reader {reader.stream}', reader.run)
         self._tasks.start('subscriber', self._pubsub.run)
         self._tasks.start('heartbeat', self._heartbeat.run)
+
+    def _pubsub_client(self) -> PubSub:
+        """The PUB/SUB layer (a write-only manager publishes through it,
+        but runs no subscriber)."""
+        if self._pubsub is None:
+            self._pubsub = PubSub(self._connector, self._commands,
+                                  self.options, self.uid,
+                                  self._on_pubsub_message, self._stats,
+                                  self.logger, self._stopping)
+        return self._pubsub
+
+    def _need_subscriber(self, what: str) -> None:
+        if self.write_only or self.server is None:
+            raise RuntimeError(f'{what} needs answers from the cluster: use '
+                               f'it on a server, not a write-only manager')
+
+    def _timeout(self, timeout: Optional[float]) -> float:
+        return self.options.request_timeout if timeout is None else timeout
 
     def _read_streams(self) -> List[str]:
         count = self.options.stream_count
@@ -476,8 +685,13 @@ class RedisStreamsManager(socketio.PubSubManager):
         namespaces.discard('*')
         return namespaces
 
+    def _after_connect(self, eio_sid: str, namespace: str) -> None:
+        if self.sid_from_eio_sid(eio_sid, namespace) is None:
+            self._local.disconnected(eio_sid, namespace)  # refused
+
     def _watch(self, namespace: str) -> None:
-        if namespace in self._namespaces or self._pubsub is None:
+        if namespace in self._namespaces or self.write_only or \
+                self._pubsub is None:
             return
         self._namespaces.add(namespace)
         self._pubsub.watch(namespace)
@@ -496,37 +710,20 @@ class RedisStreamsManager(socketio.PubSubManager):
     def _is_local_sid(self, room: Rooms, namespace: str) -> bool:
         return isinstance(room, str) and self.is_connected(room, namespace)
 
-    def _sids_in(self, namespace: str, rooms: Iterable[Room]) -> List[str]:
-        sids: Set[str] = set()
-        for room in rooms:
-            sids.update(sid for sid, _ in self.get_participants(namespace,
-                                                                room))
-        return list(sids)
 
-    def _local_sids(self, namespace: str,
-                    opts: BroadcastOptions) -> List[str]:
-        """The local sockets that ``opts`` addresses."""
-        sids = set(self._sids_in(namespace, opts.rooms or [None]))
-        sids.difference_update(self._sids_in(namespace, opts.except_rooms))
-        return list(sids)
+def _event_packet(event: str, args: List[Any]) -> Dict[str, Any]:
+    return {'type': 2, 'data': [event, *args]}
 
 
-def _arguments(data: Any) -> List[Any]:
-    """The event arguments of python-socketio's ``data``: a tuple is several
-    arguments, ``None`` none, anything else one."""
-    if isinstance(data, tuple):
-        return list(data)
-    if data is None:
-        return []
-    return [data]
+def _answer(args: tuple) -> Any:
+    """A client's acknowledgement as ``sio.call()`` returns it."""
+    if not args:
+        return None
+    return args[0] if len(args) == 1 else args
 
 
-def _emit_data(args: List[Any]) -> Any:
-    """The inverse of :func:`_arguments` (a lone ``None`` stays one
-    argument)."""
-    if len(args) == 1 and args[0] is not None:
-        return args[0]
-    return tuple(args)
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def _as_list(value: Any) -> List[Any]:

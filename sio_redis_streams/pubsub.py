@@ -85,6 +85,12 @@ class PubSub:
             return self._changed.wait_for(
                 lambda: channels <= self._confirmed, timeout)
 
+    def is_subscribed(self, namespace: str) -> bool:
+        """Whether Redis confirmed that this server listens to the public
+        channel of ``namespace`` (so a PUBLISH there counts it)."""
+        with self._lock:
+            return self.public_channel(namespace) in self._confirmed
+
     def reconnect(self, reason: str) -> None:
         """Ask the subscriber to drop its connection and subscribe again."""
         self._logger.warning('re-subscribing to PUB/SUB: %s', reason)

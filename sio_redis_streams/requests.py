@@ -2,13 +2,15 @@
 
 A request lives until it is complete or its deadline passes, whichever
 comes first; an answer to a request that already ended is dropped quietly.
+How many servers should answer is known once the request is published:
+PUBLISH returns how many subscribers got it.
 """
 from __future__ import annotations
 
 import secrets
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from .codec import ClusterMessage, MessageType
 
@@ -19,7 +21,8 @@ def new_request_id() -> str:
 
 
 class Request:
-    """One request; subclasses decide what an answer means.
+    """One request; subclasses decide what an answer means and when the
+    request is complete.
 
     :param timeout: seconds after which the request is forgotten.
     """
@@ -27,18 +30,73 @@ class Request:
     def __init__(self, timeout: float) -> None:
         self.id = new_request_id()
         self.deadline = time.monotonic() + timeout
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._servers_expected: Optional[int] = None
+
+    def expect_servers(self, count: int) -> bool:
+        """Say how many servers got the request; ``True`` if it is already
+        complete."""
+        with self._lock:
+            self._servers_expected = count
+            return self._check()
 
     def on_response(self, message: ClusterMessage) -> bool:
         """Take an answer; return ``True`` once the request is complete."""
+        with self._lock:
+            self._take(message)
+            return self._check()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for completion; ``False`` on timeout."""
+        return self.done.wait(timeout)
+
+    def _check(self) -> bool:
+        if self._servers_expected is not None and self._complete():
+            self.done.set()
+        return self.done.is_set()
+
+    def _take(self, message: ClusterMessage) -> None:
         raise NotImplementedError
 
-    def expire(self) -> None:
-        """Called once when the deadline passed before completion."""
+    def _complete(self) -> bool:
+        raise NotImplementedError
+
+
+class CollectRequest(Request):
+    """A request each other server answers once (FETCH_SOCKETS,
+    SERVER_SIDE_EMIT with an acknowledgement).
+
+    :param collect: turns one answer into the items it contributes.
+    """
+
+    def __init__(self, timeout: float,
+                 collect: Callable[[ClusterMessage], List[Any]]) -> None:
+        super().__init__(timeout)
+        self._collect = collect
+        self._answered: Set[str] = set()
+        self.responses: List[Any] = []
+
+    @property
+    def expected(self) -> int:
+        return self._servers_expected or 0
+
+    @property
+    def received(self) -> int:
+        return len(self._answered)
+
+    def _take(self, message: ClusterMessage) -> None:
+        if message.uid not in self._answered:
+            self._answered.add(message.uid)
+            self.responses.extend(self._collect(message))
+
+    def _complete(self) -> bool:
+        return len(self._answered) >= self._servers_expected
 
 
 class AckRequest(Request):
-    """A broadcast with acknowledgements: every client that answers calls
-    ``callback`` with its answer's arguments.
+    """A broadcast with acknowledgements: ``callback`` is called with the
+    arguments of every client's answer.
 
     Each server that got the request says how many of its clients it asked
     (BROADCAST_CLIENT_COUNT); once every server has said so and every
@@ -48,36 +106,37 @@ class AckRequest(Request):
     def __init__(self, callback: Callable[..., Any], timeout: float) -> None:
         super().__init__(timeout)
         self._callback = callback
-        self._lock = threading.Lock()
-        self._servers_expected: Optional[int] = None
         self._servers_counted = 0
-        self._clients_expected = 0
-        self._acks = 0
+        self.clients_expected = 0
+        self.acks = 0
 
-    def expect_servers(self, count: int) -> bool:
-        """Say how many servers got the request; ``True`` if it is already
-        complete."""
+    def expect_local_clients(self, count: int) -> None:
+        """Count the clients of this server that were asked too."""
         with self._lock:
-            self._servers_expected = count
-            return self._complete()
+            self.clients_expected += count
+
+    def local_ack(self, *args: Any) -> None:
+        """The answer of a client of this server."""
+        self._callback(*args)
+        with self._lock:
+            self.acks += 1
+            self._check()
 
     def on_response(self, message: ClusterMessage) -> bool:
-        data = message.data
+        if message.type == MessageType.BROADCAST_ACK:
+            self._callback(*ack_arguments(message.data))
+        return super().on_response(message)
+
+    def _take(self, message: ClusterMessage) -> None:
         if message.type == MessageType.BROADCAST_CLIENT_COUNT:
-            with self._lock:
-                self._servers_counted += 1
-                self._clients_expected += data['clientCount']
+            self._servers_counted += 1
+            self.clients_expected += message.data['clientCount']
         elif message.type == MessageType.BROADCAST_ACK:
-            with self._lock:
-                self._acks += 1
-            self._callback(*ack_arguments(data))
-        with self._lock:
-            return self._complete()
+            self.acks += 1
 
     def _complete(self) -> bool:
-        return self._servers_expected is not None and \
-            self._servers_counted >= self._servers_expected and \
-            self._acks >= self._clients_expected
+        return self._servers_counted >= self._servers_expected and \
+            self.acks >= self.clients_expected
 
 
 def ack_arguments(data: Dict[str, Any]) -> List[Any]:
@@ -134,8 +193,6 @@ class PendingRequests:
         """Forget the requests whose deadline passed."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            expired = [r for r in self._requests.values() if r.deadline <= now]
-            for request in expired:
+            for request in [r for r in self._requests.values()
+                            if r.deadline <= now]:
                 del self._requests[request.id]
-        for request in expired:
-            request.expire()

@@ -67,7 +67,7 @@ def test_the_server_answers_while_the_reader_blocks(
     for _ in range(20):
         # generous bound: a server frozen by the XREAD would take 60 s
         assert requests.get(f'{a.url}/health', timeout=3).text == 'ok'
-        assert alice.cmd('ping', timeout=3)['name'] == 'A'
+        assert alice.cmd('ping', wait=3)['name'] == 'A'
     assert len(blocked_readers()) == 2
     # and a blocked reader still wakes up for a new entry at once
     bob.cmd('emit', event='wake', args=[1])

@@ -16,7 +16,28 @@ from typing import Any, Callable, Sequence
 
 import socketio
 
+try:
+    from sio_redis_streams import ClusterTimeoutError
+except ImportError:  # the pub/sub stand-in runs without the package
+    ClusterTimeoutError = socketio.exceptions.TimeoutError
+
 logger = logging.getLogger(__name__)
+
+SERVER_EVENT_NAMESPACES = ('/', '/chat')
+
+
+def describe_handshake(handshake: dict[str, Any]) -> dict[str, Any]:
+    """The part of a handshake the tests compare (as the Node server
+    reports it)."""
+    headers = handshake.get('headers') or {}
+    return {
+        'address': handshake.get('address'),
+        'query': handshake.get('query'),
+        'auth': handshake.get('auth'),
+        'url': handshake.get('url'),
+        'headers': {k: v for k, v in headers.items() if k == 'user-agent'},
+    }
+
 
 Ack = Any
 
@@ -39,7 +60,21 @@ class CommandHandler:
             'live_servers': self.live_servers,
             'emit_sequence': self.emit_sequence,
             'ping': self.ping,
+            'fetch_sockets': self.fetch_sockets,
+            'sockets_join': self.sockets_join,
+            'sockets_leave': self.sockets_leave,
+            'disconnect_sockets': self.disconnect_sockets,
+            'set_data': self.set_data,
+            'server_side_emit': self.server_side_emit,
+            'server_side_call': self.server_side_call,
+            'emit_with_ack': self.emit_with_ack,
+            'server_count': self.server_count,
+            'server_events': self.server_events,
+            'fetched_socket': self.fetched_socket,
         }
+        self._server_events: dict[str, list[dict[str, Any]]] = {}
+        for namespace in SERVER_EVENT_NAMESPACES:
+            self._listen_to_servers(namespace)
 
     def __call__(self, request: dict[str, Any]) -> Ack:
         """Run one request. Errors are returned, not raised, so that the
@@ -139,6 +174,128 @@ class CommandHandler:
             fields or {}
         )
         return {'ok': True}
+
+    def fetch_sockets(
+        self,
+        namespace: str = '/',
+        to: Any = None,
+        skip: Any = None,
+        timeout: float | None = None,
+    ) -> Ack:
+        """The sockets of the cluster, in the Node server's format."""
+        sockets = self._manager.fetch_sockets(
+            namespace, to=to, skip=skip, timeout=timeout
+        )
+        return sorted(
+            (
+                {
+                    'id': s.sid,
+                    'rooms': sorted(s.rooms),
+                    'data': s.data,
+                    'server': s.server,
+                    'handshake': describe_handshake(s.handshake),
+                }
+                for s in sockets
+            ),
+            key=lambda s: s['id'],
+        )
+
+    def fetched_socket(self, sid: str, action: str, namespace: str = '/',
+                       args: Sequence[Any] = ()) -> Ack:
+        """Fetch one socket of the cluster and call ``action`` (``emit``,
+        ``join``, ``leave``, ``disconnect``) on it with ``args``."""
+        [socket] = self._manager.fetch_sockets(namespace, to=sid)
+        getattr(socket, action)(*args)
+        return {'ok': True, 'server': socket.server}
+
+    def sockets_join(
+        self, rooms: Any, namespace: str = '/', to: Any = None,
+        skip: Any = None
+    ) -> Ack:
+        self._manager.sockets_join(rooms, namespace, to=to, skip=skip)
+        return {'ok': True}
+
+    def sockets_leave(
+        self, rooms: Any, namespace: str = '/', to: Any = None,
+        skip: Any = None
+    ) -> Ack:
+        self._manager.sockets_leave(rooms, namespace, to=to, skip=skip)
+        return {'ok': True}
+
+    def disconnect_sockets(
+        self, namespace: str = '/', to: Any = None, skip: Any = None,
+        close: bool = False
+    ) -> Ack:
+        self._manager.disconnect_sockets(
+            namespace, to=to, skip=skip, close=close
+        )
+        return {'ok': True}
+
+    def set_data(self, sid: str, data: dict[str, Any],
+                 namespace: str = '/') -> Ack:
+        """Merge ``data`` into the data of a local socket."""
+        merged = dict(self._manager.get_data(sid, namespace) or {})
+        merged.update(data)
+        self._manager.set_data(sid, merged, namespace)
+        return {'ok': True}
+
+    def server_side_emit(self, event: str, args: Sequence[Any] = (),
+                         namespace: str = '/') -> Ack:
+        self._manager.server_side_emit(event, *args, namespace=namespace)
+        return {'ok': True}
+
+    def server_side_call(
+        self, event: str, args: Sequence[Any] = (), namespace: str = '/',
+        timeout: float | None = None
+    ) -> Ack:
+        try:
+            return {'responses': self._manager.server_side_call(
+                event, *args, namespace=namespace, timeout=timeout)}
+        except ClusterTimeoutError as exc:
+            return {'error': str(exc), 'responses': exc.responses,
+                    'expected': exc.expected}
+
+    def emit_with_ack(
+        self, event: str, args: Sequence[Any] = (), to: Any = None,
+        skip_sid: Any = None, namespace: str = '/',
+        timeout: float | None = None
+    ) -> Ack:
+        try:
+            return {'responses': self._manager.emit_with_ack(
+                event, tuple(args), to=to, namespace=namespace,
+                skip_sid=skip_sid, timeout=timeout)}
+        except ClusterTimeoutError as exc:
+            return {'error': str(exc), 'responses': exc.responses,
+                    'expected': exc.expected}
+
+    def server_count(self, namespace: str = '/') -> Ack:
+        return self._manager.server_count(namespace)
+
+    def server_events(self, namespace: str = '/') -> Ack:
+        """The server-side events received so far in ``namespace``."""
+        return self._server_events.get(namespace, [])
+
+    def _listen_to_servers(self, namespace: str) -> None:
+        manager = self._server.manager
+        if not hasattr(manager, 'on_server_event'):
+            return  # python-socketio's RedisManager has no such thing
+
+        def record(event: str, args: tuple[Any, ...]) -> None:
+            self._server_events.setdefault(namespace, []).append(
+                {'event': event, 'args': list(args)})
+
+        @manager.on_server_event('ping-servers', namespace=namespace)
+        def ping_servers(*args: Any) -> str:
+            record('ping-servers', args)
+            return f'pong-from-{self._name}'
+
+        @manager.on_server_event('announce', namespace=namespace)
+        def announce(*args: Any) -> None:
+            record('announce', args)
+
+    @property
+    def _manager(self) -> Any:
+        return self._server.manager
 
     def ping(self) -> Ack:
         """Identify this server."""

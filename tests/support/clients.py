@@ -17,7 +17,8 @@ class RecordingClient:
     """Wraps ``socketio.Client``: connects to several namespaces, records every
     received event per ``(namespace, event)`` as argument tuples (including
     ``connect`` and ``disconnect``, which is how reconnections can be awaited),
-    and answers the server's ``ack_me`` with ``("ack", name, *args)``.
+    and answers the server's ``ack_me`` with ``("ack", name, *args)`` and
+    ``whoami`` with its name (one argument).
     """
 
     def __init__(
@@ -27,8 +28,10 @@ class RecordingClient:
         transports: Sequence[str] = ('websocket',),
         reconnection_delay: float = 0.5,
         reconnection_delay_max: float = 2.0,
+        auth: Any = None,
     ) -> None:
         self.name = name
+        self.auth = auth
         self.transports = list(transports)
         self.client = socketio.Client(
             reconnection=True,
@@ -56,6 +59,7 @@ class RecordingClient:
             namespaces=self.namespaces,
             transports=self.transports,
             wait_timeout=timeout,
+            auth=self.auth,
         )
 
     def close(self) -> None:
@@ -79,11 +83,12 @@ class RecordingClient:
         """This client's sid in ``namespace``."""
         return self.client.get_sid(namespace)
 
-    def cmd(self, op: str, timeout: float = 10.0, **arguments: Any) -> Any:
-        """Ask the server to perform ``op`` (see tests/apps/commands.py);
-        return its acknowledgement."""
+    def cmd(self, op: str, *, wait: float = 10.0, **arguments: Any) -> Any:
+        """Ask the server to perform ``op`` (see tests/apps/commands.py) with
+        ``arguments`` (a ``timeout`` among them is the operation's); return
+        its acknowledgement, waiting for it up to ``wait`` seconds."""
         return self.client.call(
-            'cmd', {'op': op, **arguments}, namespace='/', timeout=timeout
+            'cmd', {'op': op, **arguments}, namespace='/', timeout=wait
         )
 
     def events(self, event: str, namespace: str = '/') -> list[Args]:
@@ -160,7 +165,12 @@ class RecordingClient:
         def on_disconnect(*reason: Any) -> None:
             self._record(namespace, 'disconnect', reason)
 
+        def on_whoami(*args: Any) -> str:
+            self._record(namespace, 'whoami', args)
+            return self.name
+
         self.client.on('*', on_any, namespace=namespace)
         self.client.on('ack_me', on_ack_me, namespace=namespace)
+        self.client.on('whoami', on_whoami, namespace=namespace)
         self.client.on('connect', on_connect, namespace=namespace)
         self.client.on('disconnect', on_disconnect, namespace=namespace)
