@@ -1,9 +1,11 @@
 """Where the manager hooks into a python-socketio server.
 
 python-socketio tells a client manager about connections and rooms, but not
-what a client sent with its CONNECT (its ``auth``) nor when the server shuts
-down; the manager needs both. The few server methods involved are wrapped
-on the server instance, once, when the manager is attached.
+what a client sent with its CONNECT (its ``auth``, and for connection state
+recovery its ``pid`` and ``offset``), what the server answers, when a
+client's connection drops, nor when the server shuts down; the manager needs
+all of these. The few server methods involved are wrapped on the server
+instance, once, when the manager is attached.
 """
 from __future__ import annotations
 
@@ -42,3 +44,32 @@ def on_connect(server: Any,
             after(eio_sid, namespace or '/')
 
     server._handle_connect = wrapper
+
+
+def on_send_packet(server: Any,
+                   around: Callable[[Callable[[], None], str, Any],
+                                    None]) -> None:
+    """Route every packet the server sends through
+    ``around(send, eio_sid, packet)``, which must call ``send()``."""
+    send_packet = server._send_packet
+
+    @functools.wraps(send_packet)
+    def wrapper(eio_sid: str, packet: Any) -> None:
+        around(lambda: send_packet(eio_sid, packet), eio_sid, packet)
+
+    server._send_packet = wrapper
+
+
+def on_connection_lost(server: Any, before: Callable[[str], None]) -> None:
+    """Call ``before(eio_sid)`` when a client's connection (transport) ends,
+    while its namespaces are still connected."""
+    handle_disconnect = server._handle_eio_disconnect
+
+    @functools.wraps(handle_disconnect)
+    def wrapper(eio_sid: str, *args: Any) -> Any:
+        before(eio_sid)
+        return handle_disconnect(eio_sid, *args)
+
+    server._handle_eio_disconnect = wrapper
+    # the Engine.IO server was given the method itself at construction
+    server.eio.on('disconnect', wrapper)

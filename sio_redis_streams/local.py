@@ -30,6 +30,7 @@ class LocalSockets:
         self._manager = manager
         self._logger = logger
         self._handshakes: Dict[tuple, Dict[str, Any]] = {}
+        self._held: Dict[str, Dict[str, List[List[Any]]]] = {}
 
     @property
     def server(self) -> Any:
@@ -51,12 +52,39 @@ class LocalSockets:
         return sorted(sids)
 
     def emit(self, namespace: str, event: str, args: List[Any],
-             opts: BroadcastOptions) -> None:
-        """Send an event to the selected sockets."""
+             opts: BroadcastOptions, offset: Optional[str] = None) -> None:
+        """Send an event to the selected sockets, with ``offset`` (the
+        stream entry id) as last argument if given. Packets for sockets
+        being recovered are held back."""
+        if offset is not None:
+            args = [*args, offset]
+        skip = self.sids_in(namespace, opts.except_rooms)
+        held = self._held.get(namespace)
+        if held:
+            for sid in held.keys() & set(self.select(namespace, opts)):
+                held[sid].append([event, *args])
+                skip.add(sid)
         Manager.emit(self._manager, event, emit_data(args), namespace,
-                     room=opts.rooms or None,
-                     skip_sid=list(self.sids_in(namespace,
-                                                opts.except_rooms)))
+                     room=opts.rooms or None, skip_sid=list(skip))
+
+    def hold(self, namespace: str, sid: str) -> None:
+        """Hold back packets for ``sid`` until :meth:`release`."""
+        self._held.setdefault(namespace, {})[sid] = []
+
+    def release(self, namespace: str, sid: str) -> List[List[Any]]:
+        """Stop holding packets for ``sid``; return those held, each
+        ``[event, *args]``."""
+        held = self._held.get(namespace, {})
+        packets = held.pop(sid, [])
+        if not held:
+            self._held.pop(namespace, None)
+        return packets
+
+    def send(self, namespace: str, sid: str, packet: List[Any]) -> None:
+        """Send ``[event, *args]`` to one socket."""
+        event, *args = packet
+        Manager.emit(self._manager, event, emit_data(args), namespace,
+                     room=sid)
 
     def emit_with_ack(self, namespace: str, event: str, args: List[Any],
                       opts: BroadcastOptions,

@@ -27,6 +27,7 @@ from .heartbeat import Heartbeat
 from .local import LocalSockets, arguments
 from .options import Options
 from .pubsub import PubSub
+from .recovery import Restored, Session, SessionStore
 from .remote import RemoteSocket
 from .requests import AckRequest, CollectRequest, PendingRequests, Request, \
     ack_data
@@ -37,6 +38,10 @@ Room = Union[str, int]
 Rooms = Union[Room, List[Room], None]
 
 default_logger = logging.getLogger('sio_redis_streams')
+
+#: python-socketio >= 5.18 connects in two steps: pre_connect(eio_sid)
+#: before the connect handler, connect(sid) after it accepted the client.
+_TWO_STEP_CONNECT = hasattr(Manager, 'pre_connect')
 
 
 class RedisStreamsManager(socketio.PubSubManager):
@@ -86,6 +91,14 @@ class RedisStreamsManager(socketio.PubSubManager):
                              this are skipped.
     :param close_timeout: how long shutting down may wait for the outbox to
                           drain.
+    :param connection_state_recovery: recover the sessions of clients whose
+                                      connection dropped (Socket.IO 4.6+
+                                      clients): same sid, rooms, data and
+                                      every broadcast they missed.
+    :param max_disconnection_duration: how long, in seconds, a dropped
+                                       session can be recovered.
+    :param recovery_max_packets: a client that missed more packets than this
+                                 gets a new session instead.
     """
     name = 'redis-streams'
 
@@ -103,7 +116,10 @@ class RedisStreamsManager(socketio.PubSubManager):
                  write_batch_size: int = 100, request_timeout: float = 5.0,
                  ack_timeout: float = 60.0, socket_timeout: float = 5.0,
                  max_message_size: int = 16 * 1024 * 1024,
-                 close_timeout: float = 5.0) -> None:
+                 close_timeout: float = 5.0,
+                 connection_state_recovery: bool = False,
+                 max_disconnection_duration: float = 120.0,
+                 recovery_max_packets: int = 1000) -> None:
         self.options = Options(
             url=url, redis_client=redis_client, stream_name=stream_name,
             stream_count=stream_count, channel_prefix=channel_prefix,
@@ -117,7 +133,10 @@ class RedisStreamsManager(socketio.PubSubManager):
             write_batch_size=write_batch_size,
             request_timeout=request_timeout, ack_timeout=ack_timeout,
             socket_timeout=socket_timeout, max_message_size=max_message_size,
-            close_timeout=close_timeout)
+            close_timeout=close_timeout,
+            connection_state_recovery=connection_state_recovery,
+            max_disconnection_duration=max_disconnection_duration,
+            recovery_max_packets=recovery_max_packets)
         super().__init__(channel=channel_prefix, write_only=write_only,
                          logger=logger or default_logger)
         #: This server's id in the cluster (16 hex digits, as Node's).
@@ -141,6 +160,11 @@ class RedisStreamsManager(socketio.PubSubManager):
         self._pubsub: Optional[PubSub] = None
         self._heartbeat: Optional[Heartbeat] = None
         self._local = LocalSockets(self, self.logger)
+        self._recovery = self.options.connection_state_recovery
+        self._sessions: Optional[SessionStore] = None
+        self._pids: Dict[tuple, str] = {}
+        self._restoring: Dict[tuple, Restored] = {}
+        self._restored: Dict[tuple, Restored] = {}
         self._server_handlers: Dict[tuple, Callable[..., Any]] = {}
         self._message_handlers = {
             MessageType.BROADCAST: self._on_broadcast,
@@ -162,8 +186,10 @@ class RedisStreamsManager(socketio.PubSubManager):
         check_monkey_patched(server.eio.async_mode)
         super().set_server(server)
         hooks.on_shutdown(server, self.close)
-        hooks.on_connect(server, self._local.connected,
-                         self._after_connect)
+        hooks.on_connect(server, self._before_connect, self._after_connect)
+        if self._recovery:
+            hooks.on_send_packet(server, self._send_packet)
+            hooks.on_connection_lost(server, self._connection_lost)
 
     def initialize(self) -> None:
         """Start the background tasks (called by the server on its first
@@ -209,6 +235,9 @@ class RedisStreamsManager(socketio.PubSubManager):
             self._closed = True
             started = self._started
         if started:
+            if self._sessions is not None:
+                # clients of a server shutting down recover elsewhere
+                self._save_sessions(self._connected_sockets())
             if not self.flush(self.options.close_timeout):
                 self.logger.error('closing with %d entries not written to '
                                   'Redis', self._writer.depth)
@@ -225,11 +254,15 @@ class RedisStreamsManager(socketio.PubSubManager):
 
     # -- python-socketio manager interface ---------------------------------
 
+    def pre_connect(self, eio_sid: str, namespace: str) -> Optional[str]:
+        """Give a connecting client its sid (python-socketio >= 5.18 calls
+        this, then ``connect(sid)`` once the client is accepted)."""
+        return self._admit(eio_sid, namespace, super().pre_connect)
+
     def connect(self, eio_sid: str, namespace: str) -> Optional[str]:
-        sid = super().connect(eio_sid, namespace)
-        if sid is not None:
-            self._watch(namespace)
-        return sid
+        if _TWO_STEP_CONNECT:
+            return super().connect(eio_sid, namespace)  # here, it is a sid
+        return self._admit(eio_sid, namespace, super().connect)
 
     def emit(self, event: str, data: Any, namespace: Optional[str] = None,
              room: Rooms = None, skip_sid: Union[str, List[str], None] = None,
@@ -254,7 +287,9 @@ class RedisStreamsManager(socketio.PubSubManager):
                 raise ValueError('Cannot use callback without a room set.')
         packet = _event_packet(event, arguments(data))
         opts = BroadcastOptions(_as_list(room), _as_list(skip_sid))
-        if self.server is not None:
+        # with recovery on, local clients get broadcasts from the stream too,
+        # so that each carries its offset
+        if self.server is not None and (callback or not self._recovery):
             Manager.emit(self, event, data, namespace, room=room,
                          skip_sid=skip_sid, callback=callback)
         if callback is None:
@@ -273,7 +308,7 @@ class RedisStreamsManager(socketio.PubSubManager):
                                   'other servers: %s', exc)
 
     def can_disconnect(self, sid: str, namespace: str) -> bool:
-        if self.is_connected(sid, namespace):
+        if self._is_local(sid, namespace) and not self._recovery:
             return True
         self.disconnect_sockets(namespace, to=sid)
         return False
@@ -285,8 +320,10 @@ class RedisStreamsManager(socketio.PubSubManager):
             eio_sid = self.eio_sid_from_sid(sid, namespace)
             if eio_sid is not None:
                 self._local.disconnected(eio_sid, namespace)
+            self._forget(namespace, sid)
             return Manager.disconnect(self, sid, namespace)
-        if self.server is not None and self.is_connected(sid, namespace):
+        if self.server is not None and self._is_local(sid, namespace) \
+                and not self._recovery:
             self.server.disconnect(sid, namespace=namespace,
                                    ignore_queue=True)
         else:
@@ -294,13 +331,13 @@ class RedisStreamsManager(socketio.PubSubManager):
 
     def enter_room(self, sid: str, namespace: str, room: Room,
                    eio_sid: Optional[str] = None) -> None:
-        if self.is_connected(sid, namespace):
+        if self._is_local(sid, namespace):
             return Manager.enter_room(self, sid, namespace, room,
                                       eio_sid=eio_sid)
         self.sockets_join(room, namespace, to=sid)
 
     def leave_room(self, sid: str, namespace: str, room: Room) -> None:
-        if self.is_connected(sid, namespace):
+        if self._is_local(sid, namespace):
             return Manager.leave_room(self, sid, namespace, room)
         self.sockets_leave(room, namespace, to=sid)
 
@@ -355,10 +392,18 @@ class RedisStreamsManager(socketio.PubSubManager):
         """Disconnect every matching socket of the cluster from
         ``namespace``; with ``close``, close their whole connections."""
         opts = BroadcastOptions(_as_list(to), _as_list(skip))
-        if self.server is not None:
+        # with recovery on, this server too disconnects them when it reads
+        # the entry: after the broadcasts emitted before
+        if self.server is not None and not self._recovery:
             self._local.disconnect(namespace, opts, close)
         self._submit(MessageType.DISCONNECT_SOCKETS, namespace,
                      {'opts': opts.to_wire(), 'close': close})
+
+    def is_recovered(self, sid: str, namespace: str = '/') -> bool:
+        """Whether this socket is a recovered session (connection state
+        recovery), rather than a new one. True from the connect handler
+        on."""
+        return (namespace, sid) in self._restored
 
     def get_data(self, sid: str, namespace: str = '/') -> Any:
         """The ``data`` of a socket of this server that ``fetch_sockets``
@@ -547,7 +592,13 @@ class RedisStreamsManager(socketio.PubSubManager):
 
     def _on_stream_message(self, message: ClusterMessage,
                            entry_id: str) -> None:
-        self._handle(message)
+        if message.type == MessageType.BROADCAST:
+            self._on_broadcast(message, entry_id)
+        elif message.uid != self.uid:
+            self._handle(message)
+        elif message.type == MessageType.DISCONNECT_SOCKETS:
+            # own entries are only read with recovery on
+            self._on_disconnect_sockets(message)
 
     def _on_pubsub_message(self, message: ClusterMessage) -> None:
         self._heartbeat.heard(message)
@@ -562,12 +613,17 @@ class RedisStreamsManager(socketio.PubSubManager):
         if handler is not None:
             handler(message)
 
-    def _on_broadcast(self, message: ClusterMessage) -> None:
+    def _on_broadcast(self, message: ClusterMessage,
+                      entry_id: Optional[str] = None) -> None:
         data, nsp = message.data, message.nsp
         event, *args = data['packet']['data']
         opts = codec.options_of(message)
         if 'requestId' not in data:
-            self._local.emit(nsp, event, args, opts)
+            offset = entry_id if self._recovery and \
+                not opts.flags.get('volatile') else None
+            self._local.emit(nsp, event, args, opts, offset)
+            return
+        if message.uid == self.uid:
             return
         count = self._local.emit_with_ack(
             nsp, event, args, opts, functools.partial(
@@ -634,7 +690,11 @@ class RedisStreamsManager(socketio.PubSubManager):
             self._readers.append(StreamReader(
                 self._connector, stream, self.options, self.uid, json_module,
                 self._on_stream_message, self._stats, self.logger,
-                self._stopping))
+                self._stopping, skip_own=not self._recovery))
+        if self._recovery:
+            self._sessions = SessionStore(self._connector, self._commands,
+                                          self.options, json_module,
+                                          self.logger)
         self._pubsub = self._pubsub_client()
         self._heartbeat = Heartbeat(
             self._connector, self._pubsub, self.options, self.uid,
@@ -685,9 +745,126 @@ class RedisStreamsManager(socketio.PubSubManager):
         namespaces.discard('*')
         return namespaces
 
+    # -- connection state recovery -----------------------------------------
+
+    def _before_connect(self, eio_sid: str, namespace: str,
+                        auth: Any) -> None:
+        self._local.connected(eio_sid, namespace, auth)
+        if self._sessions is None or not isinstance(auth, dict) or \
+                'pid' not in auth or 'offset' not in auth:
+            return
+        stream = self._stream_of(namespace)
+        restored = self._sessions.restore(
+            namespace, auth['pid'], auth['offset'], stream,
+            self._reader_of(stream),
+            lambda session: self._local.hold(namespace, session.sid))
+        if restored is not None:
+            self._restoring[(eio_sid, namespace)] = restored
+
     def _after_connect(self, eio_sid: str, namespace: str) -> None:
+        restored = self._restoring.pop((eio_sid, namespace), None)
+        if restored is not None:  # the namespace was refused
+            self._local.release(namespace, restored.session.sid)
         if self.sid_from_eio_sid(eio_sid, namespace) is None:
             self._local.disconnected(eio_sid, namespace)  # refused
+
+    def _admit(self, eio_sid: str, namespace: str,
+               allocate: Callable[[str, str], Optional[str]]
+               ) -> Optional[str]:
+        """The sid of a connecting client: its old one when its session is
+        being recovered, else a new one from ``allocate``."""
+        restored = self._restoring.pop((eio_sid, namespace), None)
+        sid = None
+        if restored is not None:
+            sid = self._reconnect(eio_sid, namespace, restored)
+        if sid is None:
+            sid = allocate(eio_sid, namespace)
+            if sid is not None and self._recovery:
+                self._pids[(namespace, sid)] = self.server.eio.generate_id()
+        if sid is not None:
+            self._watch(namespace)
+        return sid
+
+    def _reconnect(self, eio_sid: str, namespace: str,
+                   restored: Restored) -> Optional[str]:
+        """Connect a client as the socket it was; ``None`` if that socket
+        cannot be brought back here."""
+        session = restored.session
+        if self.sid_from_eio_sid(eio_sid, namespace) is not None or \
+                self._is_local(session.sid, namespace):
+            self._local.release(namespace, session.sid)
+            return None
+        for room in [None, session.sid, *session.rooms]:
+            self.basic_enter_room(session.sid, namespace, room,
+                                  eio_sid=eio_sid)
+        if _TWO_STEP_CONNECT:  # connect(sid) will complete it
+            self.pending_connect.setdefault(namespace, []).append(
+                session.sid)
+        if session.data is not None:
+            self.server.save_session(session.sid, session.data,
+                                     namespace=namespace)
+        self._pids[(namespace, session.sid)] = session.pid
+        self._restored[(namespace, session.sid)] = restored
+        self.logger.info('recovered session of %s in %s: %d missed packets',
+                         session.sid, namespace, len(restored.missed))
+        return session.sid
+
+    def _send_packet(self, send: Callable[[], None], eio_sid: str,
+                     pkt: Any) -> None:
+        """Add the ``pid`` to CONNECT answers; right after the answer to a
+        recovered client, send what it missed."""
+        if pkt.packet_type != socketio.packet.CONNECT or \
+                not isinstance(pkt.data, dict) or 'sid' not in pkt.data:
+            return send()
+        key = (pkt.namespace or '/', pkt.data['sid'])
+        if key in self._pids:
+            pkt.data['pid'] = self._pids[key]
+        send()
+        restored = self._restored.get(key)
+        if restored is not None and restored.missed is not None:
+            namespace, sid = key
+            with self._reader_of(self._stream_of(namespace)).lock:
+                for packet in restored.missed + \
+                        self._local.release(namespace, sid):
+                    self._local.send(namespace, sid, packet)
+            restored.missed = None
+
+    def _connection_lost(self, eio_sid: str) -> None:
+        if self._closed:
+            return  # close() saved them already
+        sessions = [self._session_of(namespace, sid)
+                    for namespace in list(self.rooms)
+                    for sid in [self.sid_from_eio_sid(eio_sid, namespace)]
+                    if sid is not None and self._is_local(sid, namespace)]
+        if sessions:
+            self.server.start_background_task(self._save_sessions,
+                                              [s for s in sessions if s])
+
+    def _save_sessions(self, sessions: List[Optional[Session]]) -> None:
+        for session in sessions:
+            if session is not None:
+                self._sessions.save(session)
+
+    def _session_of(self, namespace: str, sid: str) -> Optional[Session]:
+        pid = self._pids.get((namespace, sid))
+        if pid is None:
+            return None
+        return Session(sid, pid, [r for r in self.get_rooms(sid, namespace)
+                                  if r is not None],
+                       self._local.get_data(sid, namespace))
+
+    def _connected_sockets(self) -> List[Optional[Session]]:
+        return [self._session_of(namespace, sid)
+                for namespace in list(self.rooms)
+                for sid, _ in self.get_participants(namespace, None)]
+
+    def _forget(self, namespace: str, sid: str) -> None:
+        self._pids.pop((namespace, sid), None)
+        self._restored.pop((namespace, sid), None)
+        self._local.release(namespace, sid)
+
+    def _reader_of(self, stream: str) -> StreamReader:
+        return next(r for r in self._readers if r.stream == stream)
 
     def _watch(self, namespace: str) -> None:
         if namespace in self._namespaces or self.write_only or \
@@ -708,7 +885,15 @@ class RedisStreamsManager(socketio.PubSubManager):
         return stdlib_json
 
     def _is_local_sid(self, room: Rooms, namespace: str) -> bool:
-        return isinstance(room, str) and self.is_connected(room, namespace)
+        return isinstance(room, str) and self._is_local(room, namespace)
+
+    def _is_local(self, sid: str, namespace: str) -> bool:
+        """Whether ``sid`` is connected to this server, or connecting: from
+        python-socketio 5.18 on, a client is only "pre-connected" while its
+        connect handler runs, and that handler often joins rooms."""
+        return self.is_connected(sid, namespace) or bool(
+            getattr(self, 'is_pre_connected', None) and
+            self.is_pre_connected(sid, namespace))
 
 
 def _event_packet(event: str, args: List[Any]) -> Dict[str, Any]:

@@ -39,6 +39,9 @@ class Options:
     socket_timeout: float = 5.0
     max_message_size: int = 16 * 1024 * 1024
     close_timeout: float = 5.0
+    connection_state_recovery: bool = False
+    max_disconnection_duration: float = 120.0
+    recovery_max_packets: int = 1000
 
     def __post_init__(self) -> None:
         if self.redis_options is None:
@@ -142,4 +145,7 @@ _CHECKS = {
     'socket_timeout': _seconds,
     'max_message_size': _count,
     'close_timeout': _seconds,
+    'connection_state_recovery': _flag,
+    'max_disconnection_duration': _seconds,
+    'recovery_max_packets': _count,
 }

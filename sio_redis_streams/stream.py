@@ -254,15 +254,20 @@ class StreamReader:
     and logs and counts any such gap instead of skipping it silently.
 
     :param handle: called with ``(message, entry_id)`` for every valid entry
-                   of another server, in stream order.
+                   of another server (of this one too, unless
+                   ``skip_own``), in stream order.
     """
 
     def __init__(self, connector: RedisConnector, stream: str,
                  options: Options, uid: str, json_module: Any,
                  handle: Callable[[codec.ClusterMessage, str], None],
                  stats: Stats, logger: logging.Logger,
-                 stopping: threading.Event) -> None:
+                 stopping: threading.Event, skip_own: bool = True) -> None:
         self.stream = stream
+        #: Held while an entry is handled: whoever holds it sees
+        #: ``last_id`` as the last entry whose handling is complete.
+        self.lock = threading.Lock()
+        self._skip_own = skip_own
         self._connector = connector
         self._options = options
         self._uid = uid.encode()
@@ -367,26 +372,32 @@ class StreamReader:
         handled = 0
         for raw_id, fields in entries:
             entry_id = raw_id.decode()
-            self.last_id = entry_id
-            if fields.get(b'uid') == self._uid:
-                continue
-            try:
-                message = codec.decode_entry(fields, self._json,
-                                             self._options.max_message_size)
-            except codec.MalformedMessage as exc:
-                self._stats.incr('bad_entries')
-                self._logger.warning('skipping malformed entry %s of stream '
-                                     '%s: %s', entry_id, self.stream, exc)
-                continue
-            try:
-                self._handle(message, entry_id)
-                handled += 1
-            except Exception:
-                self._stats.incr('handler_errors')
-                self._logger.exception('error handling entry %s of stream '
-                                       '%s', entry_id, self.stream)
+            with self.lock:
+                self.last_id = entry_id
+                if self._skip_own and fields.get(b'uid') == self._uid:
+                    continue
+                handled += self._handle_entry(entry_id, fields)
         if handled:
             self._stats.incr('entries_read', handled)
+
+    def _handle_entry(self, entry_id: str,
+                      fields: Dict[bytes, bytes]) -> bool:
+        try:
+            message = codec.decode_entry(fields, self._json,
+                                         self._options.max_message_size)
+        except codec.MalformedMessage as exc:
+            self._stats.incr('bad_entries')
+            self._logger.warning('skipping malformed entry %s of stream '
+                                 '%s: %s', entry_id, self.stream, exc)
+            return False
+        try:
+            self._handle(message, entry_id)
+            return True
+        except Exception:
+            self._stats.incr('handler_errors')
+            self._logger.exception('error handling entry %s of stream %s',
+                                   entry_id, self.stream)
+            return False
 
     def _stream_info(self) -> Optional[Dict[str, Any]]:
         try:

@@ -228,3 +228,12 @@ def test_stats_and_live_servers(cluster):
     assert a['outbox_depth'] == 0
     assert a['bad_entries'] == b['bad_entries'] == 0
     eventually(lambda: c.alice.cmd('live_servers') == 2, timeout=15)
+
+
+@pytest.mark.parametrize('framework', ['socketio', 'flask'])
+def test_rooms_joined_in_the_connect_handler(cluster, client_factory):
+    c = cluster
+    dave = client_factory(c.b.url, name='dave', auth={'join': 'vip'})
+    c.alice.cmd('emit', event='vip', args=['welcome'], to='vip')
+    assert dave.wait_for(1, event='vip') == [('welcome',)]
+    assert 'vip' in c.bob.cmd('rooms', sid=dave.sid())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -51,9 +52,7 @@ def _build_plain(
     )
 
     def register(event: str, namespace: str, handler: Handler) -> None:
-        server.on(
-            event, lambda _sid, *args: handler(*args), namespace=namespace
-        )
+        server.on(event, handler, namespace=namespace)
 
     _register_handlers(register, CommandHandler(server, name))
     return Application(socketio.WSGIApp(server, _health_app), server)
@@ -65,6 +64,7 @@ def _build_flask(
     name: str,
     logger: logging.Logger,
 ) -> Application:
+    import flask
     from flask import Flask
     from flask_socketio import SocketIO
 
@@ -75,26 +75,29 @@ def _build_flask(
     )
 
     def register(event: str, namespace: str, handler: Handler) -> None:
-        # Flask-SocketIO passes no sid (it is in flask.request.sid); none of
-        # the handlers needs the caller's sid.
-        extension.on(event, namespace=namespace)(handler)
+        # Flask-SocketIO passes no sid (it is in flask.request.sid), and no
+        # environ to the connect handler (python-socketio passes both)
+        def adapter(*args: Any) -> Any:
+            if event == 'connect':
+                args = (flask.request.environ, *args)
+            return handler(flask.request.sid, *args)
+
+        extension.on(event, namespace=namespace)(adapter)
 
     _register_handlers(register, CommandHandler(extension.server, name))
     return Application(app, extension.server)
 
 
 def _register_handlers(register: Register, commands: CommandHandler) -> None:
+    """Every handler gets the caller's sid first."""
     for namespace in NAMESPACES:
-        register('connect', namespace, _accept)
+        register('connect', namespace,
+                 functools.partial(commands.on_connect, namespace))
         register('echo', namespace, _echo)
-    register('cmd', '/', commands)
+    register('cmd', '/', lambda _sid, request: commands(request))
 
 
-def _accept(*_args: Any) -> bool:
-    return True
-
-
-def _echo(*args: Any) -> tuple[Any, ...]:
+def _echo(_sid: str, *args: Any) -> tuple[Any, ...]:
     # A tuple return value becomes that many acknowledgement arguments.
     return args
 

@@ -71,7 +71,10 @@ class CommandHandler:
             'server_count': self.server_count,
             'server_events': self.server_events,
             'fetched_socket': self.fetched_socket,
+            'connects': self.connects,
+            'recovered': self.recovered,
         }
+        self._connects: list[dict[str, Any]] = []
         self._server_events: dict[str, list[dict[str, Any]]] = {}
         for namespace in SERVER_EVENT_NAMESPACES:
             self._listen_to_servers(namespace)
@@ -199,6 +202,27 @@ class CommandHandler:
             ),
             key=lambda s: s['id'],
         )
+
+    def on_connect(self, namespace: str, sid: str, _environ: Any = None,
+                   auth: Any = None) -> bool:
+        """The connect handler of every namespace: accept, join the room
+        named by ``auth["join"]`` if any, and note whether the manager says
+        it is a recovered session."""
+        if isinstance(auth, dict) and 'join' in auth:
+            self._server.enter_room(sid, auth['join'], namespace=namespace)
+        is_recovered = getattr(self._manager, 'is_recovered', None)
+        self._connects.append({
+            'sid': sid, 'namespace': namespace,
+            'recovered': bool(is_recovered and is_recovered(sid, namespace)),
+        })
+        return True
+
+    def connects(self) -> Ack:
+        """Every connection accepted so far, in order."""
+        return self._connects
+
+    def recovered(self, sid: str, namespace: str = '/') -> Ack:
+        return self._manager.is_recovered(sid, namespace)
 
     def fetched_socket(self, sid: str, action: str, namespace: str = '/',
                        args: Sequence[Any] = ()) -> Ack:

@@ -177,6 +177,19 @@ class TcpProxy:
             self._listener.close()
         self._close_links(lambda link: True)
 
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:<proxy port>``, for a proxied web server."""
+        return f'http://{LOOPBACK}:{self.port}'
+
+    def retarget(self, target_port: int,
+                 target_host: str = LOOPBACK) -> None:
+        """Send new connections to another server (as a load balancer
+        would); open ones stay where they are."""
+        with self._lock:
+            self.target_host = target_host
+            self.target_port = target_port
+
     def cut(self) -> None:
         """Reset all connections now and every new one until ``restore()``."""
         with self._lock:
@@ -226,9 +239,11 @@ class TcpProxy:
             return
         upstream = None
         if mode is _Mode.FORWARD:
+            with self._lock:
+                target = (self.target_host, self.target_port)
             try:
                 upstream = socket.create_connection(
-                    (self.target_host, self.target_port),
+                    target,
                     timeout=self.connect_timeout,
                 )
             except OSError:
