@@ -9,6 +9,7 @@ frozen server.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any, Callable, List, Optional
 
@@ -34,11 +35,22 @@ def check_monkey_patched(async_mode: str) -> None:
     else:
         return
     if missing:
+        if async_mode == 'eventlet' and _gevent_patched():
+            raise RuntimeError(
+                "python-socketio chose async_mode='eventlet' (eventlet is "
+                "installed) but this process is monkey-patched by gevent "
+                "(gunicorn -k gevent?): pass async_mode='gevent' to the "
+                "Server / SocketIO")
         raise RuntimeError(
             f'sio_redis_streams needs the standard library monkey-patched '
             f'under async_mode={async_mode!r}, but {", ".join(missing)} '
             f'{"is" if len(missing) == 1 else "are"} not: {fix}; or use '
             f'async_mode="threading"')
+
+
+def _gevent_patched() -> bool:
+    monkey = sys.modules.get('gevent.monkey')
+    return bool(monkey and monkey.is_module_patched('socket'))
 
 
 class Tasks:

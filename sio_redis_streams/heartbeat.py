@@ -15,7 +15,6 @@ import time
 from typing import Callable, Dict, Iterable, Optional
 
 from .codec import ClusterMessage, MessageType
-from .connection import RedisConnector
 from .options import Options
 from .pubsub import PubSub
 
@@ -28,12 +27,11 @@ class Heartbeat:
                     that long (forgetting expired requests).
     """
 
-    def __init__(self, connector: RedisConnector, pubsub: PubSub,
+    def __init__(self, pubsub: PubSub,
                  options: Options, uid: str,
                  namespaces: Callable[[], Iterable[str]],
                  on_tick: Callable[[], None], logger: logging.Logger,
                  stopping: threading.Event) -> None:
-        self._connector = connector
         self._pubsub = pubsub
         self._options = options
         self._uid = uid
@@ -50,7 +48,10 @@ class Heartbeat:
     def run(self) -> None:
         """The body of the heartbeat task."""
         while not self._stopping.wait(self._options.heartbeat_interval):
-            self.beat()
+            try:
+                self.beat()
+            except Exception:  # the beat goes on
+                self._logger.exception('heartbeat failed')
 
     def beat(self) -> None:
         """Publish one heartbeat per namespace and do the housekeeping."""
@@ -102,7 +103,7 @@ class Heartbeat:
         try:
             self._pubsub.publish(ClusterMessage(type_, self._uid, namespace))
             return True
-        except self._connector.error as exc:
+        except Exception as exc:  # Redis unreachable, or the link broke
             self._logger.debug('heartbeat not sent: %s', exc)
             return False
 

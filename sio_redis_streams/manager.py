@@ -154,8 +154,9 @@ class RedisStreamsManager(socketio.PubSubManager):
         self._commands = self._connector.client('commands',
                                                 self.options.socket_timeout)
         self._writer = StreamWriter(
-            self._connector, self._commands, self.options, self.uid,
-            self._stats, self.logger, self._stopping)
+            self._connector,
+            self._connector.client('writer', self.options.socket_timeout),
+            self.options, self.uid, self._stats, self.logger, self._stopping)
         self._readers: List[StreamReader] = []
         self._pubsub: Optional[PubSub] = None
         self._heartbeat: Optional[Heartbeat] = None
@@ -234,19 +235,32 @@ class RedisStreamsManager(socketio.PubSubManager):
                 return
             self._closed = True
             started = self._started
-        if started:
-            if self._sessions is not None:
-                # clients of a server shutting down recover elsewhere
-                self._save_sessions(self._connected_sockets())
-            if not self.flush(self.options.close_timeout):
-                self.logger.error('closing with %d entries not written to '
-                                  'Redis', self._writer.depth)
-            if self._heartbeat is not None:
-                self._heartbeat.leave()
+        reachable = False
+        try:
+            reachable = started and self._drain()
+        finally:
+            self._stop_tasks(reachable)
+
+    def _drain(self) -> bool:
+        """What closing does with Redis: write what waits, save sessions,
+        say goodbye. ``False`` if Redis turned out to be unreachable (then
+        nothing more is asked of it, so that closing stays short)."""
+        if not self.flush(self.options.close_timeout):
+            self.logger.error('closing with %d entries not written to '
+                              'Redis', self._writer.depth)
+            return False
+        if self._sessions is not None:
+            # clients of a server shutting down recover elsewhere
+            self._save_sessions(self._connected_sockets())
+        if self._heartbeat is not None:
+            self._heartbeat.leave()
+        return True
+
+    def _stop_tasks(self, reachable: bool) -> None:
         self._stopping.set()
         self._writer.wake()
         for reader in self._readers:
-            reader.interrupt(self._commands)
+            reader.interrupt(self._commands if reachable else None)
         if self._tasks is not None and not self._tasks.join(
                 self.options.block_time + self.options.socket_timeout):
             self.logger.warning('background tasks did not stop in time')
@@ -585,7 +599,7 @@ class RedisStreamsManager(socketio.PubSubManager):
         try:
             self._pubsub.publish_response(
                 requester, ClusterMessage(type_, self.uid, namespace, data))
-        except self._connector.error as exc:
+        except Exception as exc:  # Redis, or an answer msgpack cannot take
             self.logger.error('cannot answer server %s: %s', requester, exc)
 
     # -- receiving ---------------------------------------------------------
@@ -697,7 +711,7 @@ class RedisStreamsManager(socketio.PubSubManager):
                                           self.logger)
         self._pubsub = self._pubsub_client()
         self._heartbeat = Heartbeat(
-            self._connector, self._pubsub, self.options, self.uid,
+            self._pubsub, self.options, self.uid,
             lambda: list(self._namespaces), self._requests.expire,
             self.logger, self._stopping)
         for namespace in self._served_namespaces(server):

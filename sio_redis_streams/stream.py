@@ -248,10 +248,18 @@ class StreamReader:
     """Follows one stream with ``XREAD BLOCK`` from a background task.
 
     It starts at the end of the stream and then always continues from the
-    id of the last entry it read, across reconnections. When it resumes, or
-    when it falls behind, it asks Redis (``XINFO STREAM``) whether entries
-    it had not read yet were trimmed by ``maxlen`` or lost with the stream,
-    and logs and counts any such gap instead of skipping it silently.
+    id of the last entry it read, across reconnections, so that no entry is
+    missed or read twice.
+
+    Entries it had not read yet can still be lost: trimmed by ``maxlen``
+    while the server was away or too slow, or gone with a Redis restarted
+    without persistence. The reader keeps count of how many entries the
+    stream had received when it read its last one (``entries-added`` of
+    ``XINFO STREAM``). After a reconnection, and after a full batch (a sign
+    that it fell behind), it reads the next batch together with
+    ``XINFO STREAM`` in one transaction: Redis's count, compared with its
+    own plus what is left after its position, tells exactly how many
+    entries it lost. A gap is logged, with how it was found, and counted.
 
     :param handle: called with ``(message, entry_id)`` for every valid entry
                    of another server (of this one too, unless
@@ -283,28 +291,36 @@ class StreamReader:
         self._name = self._client.connection_pool.connection_kwargs[
             'client_name']
         self.last_id: Optional[str] = None
+        #: the stream's ``entries-added`` when ``last_id`` was appended
+        #: (``None``: unknown, Redis < 7)
+        self._added: Optional[int] = None
+        self._verify = False
         self._lag_threshold = min(options.read_count, options.maxlen)
 
-    def interrupt(self, commands: Any) -> None:
+    def interrupt(self, commands: Optional[Any]) -> None:
         """Make a blocked XREAD return now (the task is stopping).
 
-        ``CLIENT UNBLOCK`` works under every async mode, where closing the
-        socket under a blocked read does not wake an eventlet green
-        thread; closing is the fallback when Redis cannot be asked.
+        ``CLIENT UNBLOCK``, sent with ``commands``, works under every async
+        mode, where closing the socket under a blocked read does not wake an
+        eventlet green thread; closing is what is left when Redis cannot be
+        asked (``commands`` is ``None``).
         """
         try:
-            for client in commands.client_list():
-                if client.get('name') == self._name:
-                    commands.client_unblock(client['id'])
-        except Exception:  # Redis unreachable: no XREAD is blocked there
-            self._client.connection_pool.disconnect()
+            if commands is not None:
+                for client in commands.client_list():
+                    if client.get('name') == self._name:
+                        commands.client_unblock(client['id'])
+                return
+        except Exception:  # Redis unreachable after all
+            pass
+        self._client.connection_pool.disconnect()
 
     def start_at_tail(self) -> None:
         """Take the current end of the stream as the starting point, so that
         every entry appended from now on is read. Without Redis, the task
         does it when Redis is back."""
         try:
-            self.last_id = self._tail_id()
+            self._position_at_tail()
         except self._connector.error as exc:
             self._logger.warning('cannot find the end of stream %s yet: %s',
                                  self.stream, exc)
@@ -316,10 +332,9 @@ class StreamReader:
         while not self._stopping.is_set():
             try:
                 if self.last_id is None:
-                    self.last_id = self._tail_id()
-                elif down_since is not None:
-                    self._check_resume()
-                entries = self._read()
+                    self._position_at_tail()
+                entries = self._verified_read() if self._verify \
+                    else self._read()
                 if down_since is not None:
                     self._logger.info('reading stream %s again from %s '
                                       'after %.1f s', self.stream,
@@ -327,8 +342,11 @@ class StreamReader:
                                       time.monotonic() - down_since)
                     down_since = None
                     backoff.reset()
-                if entries and len(entries) >= self._lag_threshold:
-                    self._check_lag(entries[0][0].decode())
+                # as many entries as the stream keeps (or a full batch):
+                # this reader may be falling behind the trimming
+                self._verify = len(entries) >= self._lag_threshold
+                if self._added is not None:
+                    self._added += len(entries)
                 self._dispatch(entries)
             except self._connector.response_error as exc:
                 # e.g. LOADING after a restart, or the key is not a stream
@@ -336,6 +354,7 @@ class StreamReader:
                     down_since = time.monotonic()
                 self._logger.warning('Redis refused to read stream %s: %s',
                                      self.stream, exc)
+                self._verify = True
                 self._stopping.wait(backoff.next_delay())
             except Exception as exc:  # the connection, or the client, broke
                 if self._stopping.is_set():
@@ -350,22 +369,91 @@ class StreamReader:
                         'lost Redis while reading stream %s (%s); will '
                         'resume after %s', self.stream,
                         exc or type(exc).__name__, self.last_id)
+                self._verify = True
                 self._client.connection_pool.disconnect()
                 self._stopping.wait(backoff.next_delay())
 
-    def _tail_id(self) -> str:
-        last = self._client.xrevrange(self.stream, '+', '-', count=1)
-        return last[0][0].decode() if last else '0-0'
+    def _position_at_tail(self) -> None:
+        info = self._stream_info()
+        if info is None:
+            self.last_id, self._added = '0-0', 0
+        else:
+            self.last_id = _text(info['last-generated-id'])
+            self._added = info.get('entries-added')
 
     def _read(self) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
-        response = self._client.xread(
+        return _entries(self._client.xread(
             {self.stream: self.last_id}, count=self._options.read_count,
-            block=self._options.block_time_ms)
-        if not response:
+            block=self._options.block_time_ms))
+
+    def _verified_read(self) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
+        """Read the next batch and the stream's state at the same instant,
+        and account for any entry lost since ``last_id``."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.xinfo_stream(self.stream)
+        pipe.xread({self.stream: self.last_id},
+                   count=self._options.read_count)
+        info, response = pipe.execute(raise_on_error=False)
+        if isinstance(response, Exception):
+            raise response
+        if isinstance(info, Exception):
+            if 'no such key' not in str(info).lower():
+                raise info
+            info = None
+        entries = _entries(response)
+        if self._stream_vanished(info):
             return []
-        if isinstance(response, dict):  # RESP3
-            return next(iter(response.values()))[0]
-        return response[0][1]
+        if info is not None and len(entries) < self._options.read_count:
+            self._count_lost(info, len(entries))
+        return entries
+
+    def _stream_vanished(self, info: Optional[Dict[str, Any]]) -> bool:
+        """Notice a stream deleted, or recreated (Redis restarted without
+        its data); then start over at its beginning."""
+        last = self.last_id
+        if info is None:
+            gone = last != '0-0'
+            detail = ('the stream no longer exists (XINFO STREAM: no such '
+                      'key)')
+        else:
+            generated = _text(info.get('last-generated-id')) or '0-0'
+            gone = codec.entry_id_key(generated) < codec.entry_id_key(last)
+            detail = (f'the stream was recreated (XINFO STREAM '
+                      f'last-generated-id {generated} is before {last})')
+        if gone:
+            self._gap(f'{detail}: Redis lost its data (restarted without '
+                      f'persistence?) or the key was deleted; the entries '
+                      f'written after {last} that this server had not read '
+                      f'are lost; reading the new stream from its start')
+            self.last_id, self._added = '0-0', 0
+        return gone
+
+    def _count_lost(self, info: Dict[str, Any], remaining: int) -> None:
+        """Compare Redis's count of entries added with this reader's: what
+        it read, plus the ``remaining`` entries after its position (all of
+        them, since the batch was not full)."""
+        added = info.get('entries-added')
+        if added is None or self._added is None:
+            self._check_first_entry(info)  # Redis < 7 counts nothing
+            return
+        lost = added - self._added - remaining
+        if lost > 0:
+            self._gap(f'{lost} entries after {self.last_id} were trimmed '
+                      f'(maxlen={self._options.maxlen}) before this server '
+                      f'could read them: Redis added {added - self._added} '
+                      f'entries since then and only {remaining} remain '
+                      f'(XINFO STREAM entries-added)')
+        self._added = added - remaining
+
+    def _check_first_entry(self, info: Dict[str, Any]) -> None:
+        first = info.get('first-entry')
+        first_id = _text(first[0]) if first else None
+        if first_id and codec.entry_id_key(first_id) > \
+                codec.entry_id_key(self.last_id):
+            self._gap(f'the oldest entry left ({first_id}) is newer than '
+                      f'the last one read ({self.last_id}): entries in '
+                      f'between may have been trimmed '
+                      f'(maxlen={self._options.maxlen})')
 
     def _dispatch(self, entries: List[Tuple[bytes, Dict[bytes, bytes]]]
                   ) -> None:
@@ -407,74 +495,18 @@ class StreamReader:
                 return None
             raise
 
-    def _check_resume(self) -> None:
-        """Before resuming after a disconnection, look for lost entries."""
-        info = self._stream_info()
-        last = self.last_id
-        if info is None:
-            if last != '0-0':
-                self._gap(f'the stream no longer exists (XINFO STREAM: no '
-                          f'such key), so Redis lost its data (restarted '
-                          f'without persistence?) or the key was deleted; '
-                          f'entries written after {last} that were not read '
-                          f'are lost')
-                self.last_id = '0-0'
-            return
-        generated = _text(info.get('last-generated-id'))
-        if generated and codec.entry_id_key(generated) < \
-                codec.entry_id_key(last):
-            self._gap(f'the stream was recreated (XINFO STREAM '
-                      f'last-generated-id {generated} is before {last}); '
-                      f'reading the new stream from its start')
-            self.last_id = '0-0'
-            return
-        deleted = _text(info.get('max-deleted-entry-id'))
-        if deleted is not None:
-            if codec.entry_id_key(deleted) > codec.entry_id_key(last):
-                self._gap(f'entries after {last}, up to {deleted}, were '
-                          f'trimmed (maxlen={self._options.maxlen}) before '
-                          f'this server could read them (XINFO STREAM '
-                          f'max-deleted-entry-id)')
-        else:
-            self._check_first_entry(info, last)
-
-    def _check_lag(self, first_read: str) -> None:
-        """After a full batch (this reader may be behind by ``maxlen``),
-        check that nothing between the previous position and the batch was
-        trimmed."""
-        info = self._stream_info()
-        if info is None:
-            return
-        previous = self.last_id
-        deleted = _text(info.get('max-deleted-entry-id'))
-        if deleted is None:
-            self._check_first_entry(info, previous)
-        elif codec.entry_id_key(deleted) > codec.entry_id_key(previous):
-            detail = (f'this server fell behind by more than maxlen='
-                      f'{self._options.maxlen} entries: entries after '
-                      f'{previous} were trimmed (XINFO STREAM '
-                      f'max-deleted-entry-id {deleted}, next entry read '
-                      f'{first_read})')
-            if codec.entry_id_key(deleted) >= codec.entry_id_key(first_read):
-                detail += (' - possibly: the batch just read was trimmed '
-                           'too, which hides whether entries before it '
-                           'existed')
-            self._gap(detail)
-
-    def _check_first_entry(self, info: Dict[str, Any], last: str) -> None:
-        # Redis < 7 has no max-deleted-entry-id: the best sign is that the
-        # oldest entry left is newer than the last one read
-        first = info.get('first-entry')
-        first_id = _text(first[0]) if first else None
-        if first_id and codec.entry_id_key(first_id) > \
-                codec.entry_id_key(codec.next_entry_id(last)):
-            self._gap(f'the oldest entry left ({first_id}) is newer than the '
-                      f'last one read ({last}): entries in between may have '
-                      f'been trimmed (maxlen={self._options.maxlen})')
-
     def _gap(self, detail: str) -> None:
         self._stats.incr('gaps')
         self._logger.warning('gap in stream %s: %s', self.stream, detail)
+
+
+def _entries(response: Any) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
+    """The entries of an XREAD reply for one stream."""
+    if not response:
+        return []
+    if isinstance(response, dict):  # RESP3
+        return next(iter(response.values()))[0]
+    return response[0][1]
 
 
 def _head(items: Deque[OutgoingEntry], count: int):

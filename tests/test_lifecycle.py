@@ -30,7 +30,9 @@ def run_check(*args: str) -> dict:
 def test_shutdown_stops_every_task_and_closes_every_connection(
         redis_server, async_mode):
     report = run_check(async_mode, redis_server.url)
-    assert report['roles_before'] == ['commands', 'reader', 'subscriber']
+    roles = set(report['roles_before'])
+    assert {'reader', 'subscriber', 'writer'} <= roles
+    assert roles <= {'commands', 'reader', 'subscriber', 'writer'}
     # the reader was blocked in a 30 s XREAD; shutdown does not wait for it
     assert report['shutdown_seconds'] < 5
     assert report['tasks_stopped'] is True

@@ -40,6 +40,7 @@ class RecordingClient:
             # The test process keeps SIGINT for pytest.
             handle_sigint=False,
         )
+        self._handle_in_arrival_order()
         self._received: dict[tuple[str, str], list[Args]] = defaultdict(list)
         self._condition = threading.Condition()
         self.namespaces: list[str] = []
@@ -139,6 +140,22 @@ class RecordingClient:
                         f' got {self._summary()}'
                     )
                 self._condition.wait(remaining)
+
+    def _handle_in_arrival_order(self) -> None:
+        """python-engineio's client hands each received message to a new
+        thread, so under load two events that arrived in order could be
+        recorded the other way round; the tests check orders, so messages
+        are handled in the read loop as they arrive (the handlers here only
+        record or answer: they never block it)."""
+        eio = self.client.eio
+        trigger = eio._trigger_event
+
+        def in_order(event: str, *args: Any, **kwargs: Any) -> Any:
+            if event == 'message':
+                kwargs['run_async'] = False
+            return trigger(event, *args, **kwargs)
+
+        eio._trigger_event = in_order
 
     def _record(self, namespace: str, event: str, args: Args) -> None:
         with self._condition:
