@@ -123,6 +123,29 @@ function operator(namespace, to, skip) {
   return target;
 }
 
+// The sockets a cmd addresses, as the adapter methods take them.
+function selection(to, skip) {
+  const set = (value) => new Set(isGiven(value) ? [value].flat() : []);
+  return { rooms: set(to), except: set(skip), flags: {} };
+}
+
+// BroadcastOperator's socketsJoin(), socketsLeave() and disconnectSockets()
+// return nothing, yet the cluster adapter applies the change to this server's
+// sockets only once its stream entry is written. These call the adapter and
+// wait, so that a cmd is acknowledged once the change is done here (as on the
+// Python server) and a following fetchSockets() or emitWithAck() sees it.
+function addSockets(namespace, to, skip, rooms) {
+  return of(namespace).adapter.addSockets(selection(to, skip), [rooms].flat());
+}
+
+function delSockets(namespace, to, skip, rooms) {
+  return of(namespace).adapter.delSockets(selection(to, skip), [rooms].flat());
+}
+
+function disconnectSockets(namespace, to, skip, close) {
+  return of(namespace).adapter.disconnectSockets(selection(to, skip), close);
+}
+
 function localSocket(sid, namespace) {
   const socket = of(namespace).sockets.get(sid);
   if (!socket) {
@@ -194,22 +217,22 @@ const operations = {
   },
 
   enter_room: async ({ sid, room, namespace }) => {
-    await of(namespace).in(sid).socketsJoin(room);
+    await addSockets(namespace, sid, undefined, room);
     return { ok: true };
   },
 
   leave_room: async ({ sid, room, namespace }) => {
-    await of(namespace).in(sid).socketsLeave(room);
+    await delSockets(namespace, sid, undefined, room);
     return { ok: true };
   },
 
   close_room: async ({ room, namespace }) => {
-    await of(namespace).in(room).socketsLeave(room);
+    await delSockets(namespace, room, undefined, room);
     return { ok: true };
   },
 
   disconnect: async ({ sid, namespace, close = false }) => {
-    await of(namespace).in(sid).disconnectSockets(close);
+    await disconnectSockets(namespace, sid, undefined, close);
     return { ok: true };
   },
 
@@ -228,17 +251,17 @@ const operations = {
   },
 
   sockets_join: async ({ rooms, namespace, to, skip }) => {
-    await operator(namespace, to, skip).socketsJoin(rooms);
+    await addSockets(namespace, to, skip, rooms);
     return { ok: true };
   },
 
   sockets_leave: async ({ rooms, namespace, to, skip }) => {
-    await operator(namespace, to, skip).socketsLeave(rooms);
+    await delSockets(namespace, to, skip, rooms);
     return { ok: true };
   },
 
   disconnect_sockets: async ({ namespace, to, skip, close = false }) => {
-    await operator(namespace, to, skip).disconnectSockets(close);
+    await disconnectSockets(namespace, to, skip, close);
     return { ok: true };
   },
 
