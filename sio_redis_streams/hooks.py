@@ -12,6 +12,13 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from socketio.manager import Manager
+
+#: python-socketio >= 5.18 connects a client in two steps: the manager's
+#: pre_connect(eio_sid) before the connect handler, then connect(sid) once
+#: the handler accepted it (and until then is_connected(sid) is False).
+TWO_STEP_CONNECT = hasattr(Manager, 'pre_connect')
+
 
 def on_shutdown(server: Any, callback: Callable[[], None]) -> None:
     """Call ``callback`` after ``server.shutdown()``."""

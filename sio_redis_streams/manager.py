@@ -27,7 +27,7 @@ from .heartbeat import Heartbeat
 from .local import LocalSockets, arguments
 from .options import Options
 from .pubsub import PubSub
-from .recovery import Restored, Session, SessionStore
+from .recovery import Recovery, SessionStore
 from .remote import RemoteSocket
 from .requests import AckRequest, CollectRequest, PendingRequests, Request, \
     ack_data
@@ -38,10 +38,6 @@ Room = Union[str, int]
 Rooms = Union[Room, List[Room], None]
 
 default_logger = logging.getLogger('sio_redis_streams')
-
-#: python-socketio >= 5.18 connects in two steps: pre_connect(eio_sid)
-#: before the connect handler, connect(sid) after it accepted the client.
-_TWO_STEP_CONNECT = hasattr(Manager, 'pre_connect')
 
 
 class RedisStreamsManager(socketio.PubSubManager):
@@ -161,11 +157,8 @@ class RedisStreamsManager(socketio.PubSubManager):
         self._pubsub: Optional[PubSub] = None
         self._heartbeat: Optional[Heartbeat] = None
         self._local = LocalSockets(self, self.logger)
-        self._recovery = self.options.connection_state_recovery
-        self._sessions: Optional[SessionStore] = None
-        self._pids: Dict[tuple, str] = {}
-        self._restoring: Dict[tuple, Restored] = {}
-        self._restored: Dict[tuple, Restored] = {}
+        #: set when the server starts, if connection_state_recovery is on
+        self._recovery: Optional[Recovery] = None
         self._server_handlers: Dict[tuple, Callable[..., Any]] = {}
         self._message_handlers = {
             MessageType.BROADCAST: self._on_broadcast,
@@ -188,7 +181,7 @@ class RedisStreamsManager(socketio.PubSubManager):
         super().set_server(server)
         hooks.on_shutdown(server, self.close)
         hooks.on_connect(server, self._before_connect, self._after_connect)
-        if self._recovery:
+        if self.options.connection_state_recovery:
             hooks.on_send_packet(server, self._send_packet)
             hooks.on_connection_lost(server, self._connection_lost)
 
@@ -249,9 +242,8 @@ class RedisStreamsManager(socketio.PubSubManager):
             self.logger.error('closing with %d entries not written to '
                               'Redis', self._writer.depth)
             return False
-        if self._sessions is not None:
-            # clients of a server shutting down recover elsewhere
-            self._save_sessions(self._connected_sockets())
+        if self._recovery is not None:
+            self._recovery.save_all()
         if self._heartbeat is not None:
             self._heartbeat.leave()
         return True
@@ -274,7 +266,7 @@ class RedisStreamsManager(socketio.PubSubManager):
         return self._admit(eio_sid, namespace, super().pre_connect)
 
     def connect(self, eio_sid: str, namespace: str) -> Optional[str]:
-        if _TWO_STEP_CONNECT:
+        if hooks.TWO_STEP_CONNECT:
             return super().connect(eio_sid, namespace)  # here, it is a sid
         return self._admit(eio_sid, namespace, super().connect)
 
@@ -313,11 +305,14 @@ class RedisStreamsManager(socketio.PubSubManager):
             request = AckRequest(callback, self.options.ack_timeout)
             opts.flags['timeout'] = _ms(self.options.ack_timeout)
             try:
+                # a namespace heard for the first time gets a moment to be
+                # subscribed, so that the answers are not missed
                 self._publish_request(request, MessageType.BROADCAST,
                                       namespace, {'packet': packet,
                                                   'requestId': request.id,
-                                                  'opts': opts.to_wire()})
-            except self._connector.error as exc:
+                                                  'opts': opts.to_wire()},
+                                      wait_subscribed=1.0)
+            except (self._connector.error, OSError) as exc:
                 self.logger.error('cannot send an emit with callback to '
                                   'other servers: %s', exc)
 
@@ -334,7 +329,8 @@ class RedisStreamsManager(socketio.PubSubManager):
             eio_sid = self.eio_sid_from_sid(sid, namespace)
             if eio_sid is not None:
                 self._local.disconnected(eio_sid, namespace)
-            self._forget(namespace, sid)
+            if self._recovery is not None:
+                self._recovery.forget(namespace, sid)
             return Manager.disconnect(self, sid, namespace)
         if self.server is not None and self._is_local(sid, namespace) \
                 and not self._recovery:
@@ -417,7 +413,8 @@ class RedisStreamsManager(socketio.PubSubManager):
         """Whether this socket is a recovered session (connection state
         recovery), rather than a new one. True from the connect handler
         on."""
-        return (namespace, sid) in self._restored
+        return self._recovery is not None and \
+            self._recovery.is_recovered(sid, namespace)
 
     def get_data(self, sid: str, namespace: str = '/') -> Any:
         """The ``data`` of a socket of this server that ``fetch_sockets``
@@ -562,7 +559,7 @@ class RedisStreamsManager(socketio.PubSubManager):
         try:
             self._publish_request(request, type_, namespace, data,
                                   wait_subscribed=timeout)
-        except self._connector.error as exc:
+        except (self._connector.error, OSError) as exc:
             self.logger.warning('cannot send a request to the cluster: %s',
                                 exc)
             return False
@@ -700,15 +697,18 @@ class RedisStreamsManager(socketio.PubSubManager):
 
     def _start_cluster_tasks(self, server: Any) -> None:
         json_module = self._json()
+        recovery = self.options.connection_state_recovery
         for stream in self._read_streams():
             self._readers.append(StreamReader(
                 self._connector, stream, self.options, self.uid, json_module,
                 self._on_stream_message, self._stats, self.logger,
-                self._stopping, skip_own=not self._recovery))
-        if self._recovery:
-            self._sessions = SessionStore(self._connector, self._commands,
-                                          self.options, json_module,
-                                          self.logger)
+                self._stopping, skip_own=not recovery))
+        if recovery:
+            self._recovery = Recovery(
+                self, self._local,
+                SessionStore(self._connector, self._commands, self.options,
+                             json_module, self.logger),
+                self._reader_of, self.logger)
         self._pubsub = self._pubsub_client()
         self._heartbeat = Heartbeat(
             self._pubsub, self.options, self.uid,
@@ -764,120 +764,40 @@ class RedisStreamsManager(socketio.PubSubManager):
     def _before_connect(self, eio_sid: str, namespace: str,
                         auth: Any) -> None:
         self._local.connected(eio_sid, namespace, auth)
-        if self._sessions is None or not isinstance(auth, dict) or \
-                'pid' not in auth or 'offset' not in auth:
-            return
-        stream = self._stream_of(namespace)
-        restored = self._sessions.restore(
-            namespace, auth['pid'], auth['offset'], stream,
-            self._reader_of(stream),
-            lambda session: self._local.hold(namespace, session.sid))
-        if restored is not None:
-            self._restoring[(eio_sid, namespace)] = restored
+        if self._recovery is not None:
+            self._recovery.before_connect(eio_sid, namespace, auth)
 
     def _after_connect(self, eio_sid: str, namespace: str) -> None:
-        restored = self._restoring.pop((eio_sid, namespace), None)
-        if restored is not None:  # the namespace was refused
-            self._local.release(namespace, restored.session.sid)
+        if self._recovery is not None:
+            self._recovery.after_connect(eio_sid, namespace)
         if self.sid_from_eio_sid(eio_sid, namespace) is None:
             self._local.disconnected(eio_sid, namespace)  # refused
+
+    def _send_packet(self, send: Callable[[], None], eio_sid: str,
+                     pkt: Any) -> None:
+        if self._recovery is None:
+            return send()
+        self._recovery.send_packet(send, eio_sid, pkt)
+
+    def _connection_lost(self, eio_sid: str) -> None:
+        if self._recovery is not None:
+            self._recovery.connection_lost(eio_sid)
 
     def _admit(self, eio_sid: str, namespace: str,
                allocate: Callable[[str, str], Optional[str]]
                ) -> Optional[str]:
-        """The sid of a connecting client: its old one when its session is
-        being recovered, else a new one from ``allocate``."""
-        restored = self._restoring.pop((eio_sid, namespace), None)
-        sid = None
-        if restored is not None:
-            sid = self._reconnect(eio_sid, namespace, restored)
-        if sid is None:
+        """The sid of a connecting client (its old one when its session is
+        recovered)."""
+        if self._recovery is not None:
+            sid = self._recovery.admit(eio_sid, namespace, allocate)
+        else:
             sid = allocate(eio_sid, namespace)
-            if sid is not None and self._recovery:
-                self._pids[(namespace, sid)] = self.server.eio.generate_id()
         if sid is not None:
             self._watch(namespace)
         return sid
 
-    def _reconnect(self, eio_sid: str, namespace: str,
-                   restored: Restored) -> Optional[str]:
-        """Connect a client as the socket it was; ``None`` if that socket
-        cannot be brought back here."""
-        session = restored.session
-        if self.sid_from_eio_sid(eio_sid, namespace) is not None or \
-                self._is_local(session.sid, namespace):
-            self._local.release(namespace, session.sid)
-            return None
-        for room in [None, session.sid, *session.rooms]:
-            self.basic_enter_room(session.sid, namespace, room,
-                                  eio_sid=eio_sid)
-        if _TWO_STEP_CONNECT:  # connect(sid) will complete it
-            self.pending_connect.setdefault(namespace, []).append(
-                session.sid)
-        if session.data is not None:
-            self.server.save_session(session.sid, session.data,
-                                     namespace=namespace)
-        self._pids[(namespace, session.sid)] = session.pid
-        self._restored[(namespace, session.sid)] = restored
-        self.logger.info('recovered session of %s in %s: %d missed packets',
-                         session.sid, namespace, len(restored.missed))
-        return session.sid
-
-    def _send_packet(self, send: Callable[[], None], eio_sid: str,
-                     pkt: Any) -> None:
-        """Add the ``pid`` to CONNECT answers; right after the answer to a
-        recovered client, send what it missed."""
-        if pkt.packet_type != socketio.packet.CONNECT or \
-                not isinstance(pkt.data, dict) or 'sid' not in pkt.data:
-            return send()
-        key = (pkt.namespace or '/', pkt.data['sid'])
-        if key in self._pids:
-            pkt.data['pid'] = self._pids[key]
-        send()
-        restored = self._restored.get(key)
-        if restored is not None and restored.missed is not None:
-            namespace, sid = key
-            with self._reader_of(self._stream_of(namespace)).lock:
-                for packet in restored.missed + \
-                        self._local.release(namespace, sid):
-                    self._local.send(namespace, sid, packet)
-            restored.missed = None
-
-    def _connection_lost(self, eio_sid: str) -> None:
-        if self._closed:
-            return  # close() saved them already
-        sessions = [self._session_of(namespace, sid)
-                    for namespace in list(self.rooms)
-                    for sid in [self.sid_from_eio_sid(eio_sid, namespace)]
-                    if sid is not None and self._is_local(sid, namespace)]
-        if sessions:
-            self.server.start_background_task(self._save_sessions,
-                                              [s for s in sessions if s])
-
-    def _save_sessions(self, sessions: List[Optional[Session]]) -> None:
-        for session in sessions:
-            if session is not None:
-                self._sessions.save(session)
-
-    def _session_of(self, namespace: str, sid: str) -> Optional[Session]:
-        pid = self._pids.get((namespace, sid))
-        if pid is None:
-            return None
-        return Session(sid, pid, [r for r in self.get_rooms(sid, namespace)
-                                  if r is not None],
-                       self._local.get_data(sid, namespace))
-
-    def _connected_sockets(self) -> List[Optional[Session]]:
-        return [self._session_of(namespace, sid)
-                for namespace in list(self.rooms)
-                for sid, _ in self.get_participants(namespace, None)]
-
-    def _forget(self, namespace: str, sid: str) -> None:
-        self._pids.pop((namespace, sid), None)
-        self._restored.pop((namespace, sid), None)
-        self._local.release(namespace, sid)
-
-    def _reader_of(self, stream: str) -> StreamReader:
+    def _reader_of(self, namespace: str) -> StreamReader:
+        stream = self._stream_of(namespace)
         return next(r for r in self._readers if r.stream == stream)
 
     def _watch(self, namespace: str) -> None:

@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import msgpack
+import socketio
 
 from . import codec
 from .codec import BroadcastOptions, MessageType, Room
 from .connection import RedisConnector
+from .hooks import TWO_STEP_CONNECT
+from .local import LocalSockets
 from .options import Options
 from .stream import StreamReader
 
@@ -210,3 +213,153 @@ class SessionStore:
 
     def _key(self, pid: str) -> str:
         return self._options.session_key_prefix + pid
+
+
+class Recovery:
+    """Connection state recovery for the sockets of one server: gives each
+    socket a private ``pid``, stores the sessions of the dropped ones, and
+    brings a returning client back as the socket it was.
+
+    :param manager: the python-socketio manager that keeps the sockets.
+    :param reader_of: the reader of the stream of a namespace.
+    """
+
+    def __init__(self, manager: Any, local: LocalSockets,
+                 store: SessionStore,
+                 reader_of: Callable[[str], StreamReader],
+                 logger: logging.Logger) -> None:
+        self._manager = manager
+        self._local = local
+        self._store = store
+        self._reader_of = reader_of
+        self._logger = logger
+        self._pids: Dict[tuple, str] = {}
+        self._restoring: Dict[tuple, Restored] = {}
+        self._restored: Dict[tuple, Restored] = {}
+        self._closing = False
+
+    def is_recovered(self, sid: str, namespace: str) -> bool:
+        return (namespace, sid) in self._restored
+
+    def before_connect(self, eio_sid: str, namespace: str,
+                       auth: Any) -> None:
+        """A client asks to connect: if it brings a ``pid`` and an
+        ``offset``, try to take its session back."""
+        if not isinstance(auth, dict) or 'pid' not in auth or \
+                'offset' not in auth:
+            return
+        reader = self._reader_of(namespace)
+        restored = self._store.restore(
+            namespace, auth['pid'], auth['offset'], reader.stream, reader,
+            lambda session: self._local.hold(namespace, session.sid))
+        if restored is not None:
+            self._restoring[(eio_sid, namespace)] = restored
+
+    def after_connect(self, eio_sid: str, namespace: str) -> None:
+        """The server handled the CONNECT: drop a session it did not use
+        (the namespace was refused)."""
+        restored = self._restoring.pop((eio_sid, namespace), None)
+        if restored is not None:
+            self._local.release(namespace, restored.session.sid)
+
+    def admit(self, eio_sid: str, namespace: str,
+              allocate: Callable[[str, str], Optional[str]]
+              ) -> Optional[str]:
+        """The sid of a connecting client: its old one when its session was
+        taken back, else a new one from ``allocate``, with a new pid."""
+        restored = self._restoring.pop((eio_sid, namespace), None)
+        if restored is not None:
+            sid = self._reconnect(eio_sid, namespace, restored)
+            if sid is not None:
+                return sid
+        sid = allocate(eio_sid, namespace)
+        if sid is not None:
+            self._pids[(namespace, sid)] = \
+                self._manager.server.eio.generate_id()
+        return sid
+
+    def send_packet(self, send: Callable[[], None], eio_sid: str,
+                    pkt: Any) -> None:
+        """Add the ``pid`` to CONNECT answers; right after the answer to a
+        recovered client, send what it missed, then what was held back."""
+        if pkt.packet_type != socketio.packet.CONNECT or \
+                not isinstance(pkt.data, dict) or 'sid' not in pkt.data:
+            return send()
+        key = (pkt.namespace or '/', pkt.data['sid'])
+        if key in self._pids:
+            pkt.data['pid'] = self._pids[key]
+        send()
+        restored = self._restored.get(key)
+        if restored is not None and restored.missed is not None:
+            namespace, sid = key
+            with self._reader_of(namespace).lock:
+                for packet in restored.missed + \
+                        self._local.release(namespace, sid):
+                    self._local.send(namespace, sid, packet)
+            restored.missed = None
+
+    def connection_lost(self, eio_sid: str) -> None:
+        """A client's connection dropped: store the sessions of its sockets
+        (in the background: the server is handling the disconnection)."""
+        if self._closing:
+            return  # save_all() stored them already
+        manager = self._manager
+        sessions = [self._session_of(namespace, sid)
+                    for namespace in list(manager.rooms)
+                    for sid in [manager.sid_from_eio_sid(eio_sid, namespace)]
+                    if sid is not None]
+        if any(sessions):
+            manager.server.start_background_task(self._save, sessions)
+
+    def save_all(self) -> None:
+        """The server shuts down: store the session of every socket, so
+        that its clients recover on another server."""
+        self._closing = True
+        manager = self._manager
+        self._save([self._session_of(namespace, sid)
+                    for namespace in list(manager.rooms)
+                    for sid, _ in manager.get_participants(namespace, None)])
+
+    def forget(self, namespace: str, sid: str) -> None:
+        """A socket is gone for good."""
+        self._pids.pop((namespace, sid), None)
+        self._restored.pop((namespace, sid), None)
+        self._local.release(namespace, sid)
+
+    def _reconnect(self, eio_sid: str, namespace: str,
+                   restored: Restored) -> Optional[str]:
+        """Connect a client as the socket it was; ``None`` if that socket
+        cannot be brought back here."""
+        manager, session = self._manager, restored.session
+        if manager.sid_from_eio_sid(eio_sid, namespace) is not None or \
+                manager.eio_sid_from_sid(session.sid, namespace) is not None:
+            self._local.release(namespace, session.sid)
+            return None
+        for room in [None, session.sid, *session.rooms]:
+            manager.basic_enter_room(session.sid, namespace, room,
+                                     eio_sid=eio_sid)
+        if TWO_STEP_CONNECT:  # connect(sid) completes the connection
+            manager.pending_connect.setdefault(namespace, []).append(
+                session.sid)
+        if session.data is not None:
+            manager.server.save_session(session.sid, session.data,
+                                        namespace=namespace)
+        self._pids[(namespace, session.sid)] = session.pid
+        self._restored[(namespace, session.sid)] = restored
+        self._logger.info('recovered session of %s in %s: %d missed '
+                          'packets', session.sid, namespace,
+                          len(restored.missed))
+        return session.sid
+
+    def _session_of(self, namespace: str, sid: str) -> Optional[Session]:
+        pid = self._pids.get((namespace, sid))
+        if pid is None:
+            return None
+        rooms = self._manager.get_rooms(sid, namespace)
+        return Session(sid, pid, [r for r in rooms if r is not None],
+                       self._local.get_data(sid, namespace))
+
+    def _save(self, sessions: List[Optional[Session]]) -> None:
+        for session in sessions:
+            if session is not None:
+                self._store.save(session)
