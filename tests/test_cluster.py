@@ -2,13 +2,13 @@
 processes on one Redis, real clients on each, in every async mode."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support.clients import RecordingClient
 from tests.support.processes import ServerProcess
+from tests.support.waiting import eventually, settle
 
 pytestmark = pytest.mark.cluster
 
@@ -35,33 +35,6 @@ def cluster(redis_server, server_factory, client_factory, async_mode,
         alice=client_factory(a.url, NAMESPACES, name='alice'),
         bob=client_factory(b.url, NAMESPACES, name='bob'),
         carol=client_factory(a.url, NAMESPACES, name='carol'))
-
-
-def eventually(condition, timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, 'condition never held'
-        time.sleep(0.05)
-
-
-def settle(*clients: RecordingClient, namespace: str = '/') -> None:
-    """Wait until every earlier message of ``namespace`` has arrived.
-
-    The stream keeps the order of the messages of one server in a
-    namespace, so once a marker emitted to all through the server of each
-    client has reached every client, so has everything sent before.
-    """
-    markers = []
-    for client in clients:
-        marker = f'settle-{client.name}-{time.monotonic_ns()}'
-        client.cmd('emit', event='settled', args=[marker],
-                   namespace=namespace)
-        markers.append((marker,))
-    for client in clients:
-        client.wait_for(
-            lambda c: all(m in c.events('settled', namespace)
-                          for m in markers))
 
 
 @pytest.mark.parametrize('framework', ['socketio', 'flask'])

@@ -3,27 +3,15 @@ acknowledgements, between Python servers, in every async mode."""
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass
 
 import pytest
 
-from tests.support.clients import RecordingClient
-from tests.support.processes import ServerProcess
-from tests.test_cluster import eventually, settle
+from tests.support.waiting import eventually, settle
+from tests.test_cluster import Cluster
 
 pytestmark = pytest.mark.cluster
 
 NAMESPACES = ('/', '/chat')
-
-
-@dataclass
-class Cluster:
-    """Servers A and B; alice and carol on A, bob on B."""
-    a: ServerProcess
-    b: ServerProcess
-    alice: RecordingClient
-    bob: RecordingClient
-    carol: RecordingClient
 
 
 @pytest.fixture

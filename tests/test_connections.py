@@ -13,7 +13,7 @@ import redis
 
 from sio_redis_streams import RedisStreamsManager
 from tests.support.ports import free_port
-from tests.test_cluster import eventually, settle
+from tests.support.waiting import eventually, settle
 
 pytestmark = pytest.mark.cluster
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.clients import RecordingClient
 from tests.support.processes import ServerProcess
+from tests.support.waiting import eventually, settle
 
 pytestmark = pytest.mark.cluster
 
@@ -51,33 +52,22 @@ def no_task_crashed(*servers: ServerProcess) -> None:
         assert not crashes, f'{server.name}: {crashes}'
 
 
-def eventually(condition: Callable[[], Any], timeout: float = 15.0,
-               what: str = 'condition') -> Any:
-    """Poll ``condition`` until it is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f'{what}: never held ' \
-            f'within {timeout} s (last value {value!r})'
-        time.sleep(0.1)
+def got_whole_sequence(total: int, *clients: RecordingClient) -> None:
+    """Every client got 1..total of ``emit_sequence``, once each, in
+    order."""
+    for client in clients:
+        client.wait_for(total, event='seq', timeout=30)
+    settle(*clients)
+    for client in clients:
+        assert numbers(client, 'seq') == list(range(1, total + 1)), \
+            client.name
 
 
-def settle(*clients: RecordingClient, timeout: float = 20.0) -> None:
-    """Wait until every earlier message on ``/`` has reached every client
-    (see tests/test_cluster.py): a marker emitted to all through the server
-    of each client comes after everything that server sent before."""
-    markers = []
-    for client in clients:
-        marker = f'settle-{client.name}-{time.monotonic_ns()}'
-        assert client.cmd('emit', event='settled', args=[marker]) == \
-            {'ok': True}
-        markers.append((marker,))
-    for client in clients:
-        client.wait_for(
-            lambda c: all(m in c.events('settled') for m in markers),
-            timeout=timeout)
+def healthy_again(a: ServerProcess, b: ServerProcess,
+                  alice: RecordingClient, bob: RecordingClient) -> None:
+    """No background task died, and the servers hear each other again."""
+    no_task_crashed(a, b)
+    eventually(sees_each_other(2, alice, bob), what='heartbeats flow again')
 
 
 def numbers(client: RecordingClient, event: str) -> list[int]:
@@ -137,12 +127,8 @@ def test_redis_killed_and_restarted_mid_sequence(
         # both readers and A's writer work again before the next outage
         bob.wait_for(outage, event='during', timeout=20)
 
+    got_whole_sequence(total, alice, bob, carol)
     for client in (alice, bob, carol):
-        client.wait_for(total, event='seq', timeout=30)
-    settle(alice, bob, carol)
-    for client in (alice, bob, carol):
-        assert numbers(client, 'seq') == list(range(1, total + 1)), \
-            client.name
         assert client.events('during') == [(1,), (2,)], client.name
 
     eventually(outbox_drained(alice), what="A's outbox drains")
@@ -154,8 +140,7 @@ def test_redis_killed_and_restarted_mid_sequence(
     assert a_stats['outbox_dropped'] == a_stats['write_errors'] == 0, a_stats
     assert b_stats['gaps'] == b_stats['bad_entries'] == 0, b_stats
     assert b_stats['outbox_depth'] == 0, b_stats
-    no_task_crashed(a, b)
-    eventually(sees_each_other(2, alice, bob), what='heartbeats flow again')
+    healthy_again(a, b, alice, bob)
 
 
 # -- 2. one server's link to Redis cut or black-holed ----------------------
@@ -190,18 +175,12 @@ def test_reader_link_lost_and_restored(
     assert len(bob.events('seq')) < total, 'the fault came too late'
     proxy.restore()
 
-    for client in (bob, dan):
-        client.wait_for(total, event='seq', timeout=30)
-    settle(alice, bob, dan)
-    for client in (alice, bob, dan):
-        assert numbers(client, 'seq') == list(range(1, total + 1)), \
-            client.name
+    got_whole_sequence(total, alice, bob, dan)
     b_stats = stats(bob)
     assert b_stats['reader_reconnects'] >= 1, b_stats
     assert b_stats['gaps'] == 0, b_stats
     eventually(outbox_drained(bob), what="B's outbox drains")
-    no_task_crashed(a, b)
-    eventually(sees_each_other(2, alice, bob), what='heartbeats flow again')
+    healthy_again(a, b, alice, bob)
 
 
 # -- 3. Redis unreachable from the emitting server --------------------------
@@ -243,8 +222,7 @@ def test_outbox_keeps_messages_while_redis_is_unreachable(
     assert a_stats['outbox_dropped'] == a_stats['write_errors'] == 0, \
         a_stats
     assert a_stats['entries_written'] >= total, a_stats
-    no_task_crashed(a, b)
-    eventually(sees_each_other(2, alice, bob), what='heartbeats flow again')
+    healthy_again(a, b, alice, bob)
 
 
 # -- 4. entries trimmed before a server could read them ---------------------

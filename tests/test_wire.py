@@ -9,7 +9,8 @@ import json
 import msgpack
 import pytest
 
-from tests.test_cluster import NAMESPACES, eventually, settle
+from tests.support.waiting import eventually, settle
+from tests.test_cluster import NAMESPACES
 from tests.unit.test_codec import CAPTURED_ENTRIES
 
 pytestmark = pytest.mark.cluster

@@ -34,7 +34,7 @@ from tests.support.clients import RecordingClient
 from tests.support.node_server import NodeServerProcess, require_node
 from tests.support.processes import ServerProcess
 from tests.support.redis_server import RedisServer
-from tests.test_cluster import eventually, settle
+from tests.support.waiting import eventually, settle
 
 pytestmark = [pytest.mark.interop, pytest.mark.cluster]
 

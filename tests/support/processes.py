@@ -56,28 +56,36 @@ class ServerConfig:
         ]
 
 
-class ServerProcess:
-    """One Socket.IO server process in its own process group, logging to
-    ``log_dir``.
+class ReadyProcess:
+    """A server process in its own process group that prints ``READY
+    <port>`` once it accepts connections; its output goes to
+    ``<log_dir>/<name>.stdout.log`` and ``.stderr.log``. Subclasses give
+    the command line.
 
     The first start takes any free port (the server reports it); later starts
     reuse it so reconnecting clients find the server again.
     """
 
-    def __init__(self, config: ServerConfig, log_dir: Path) -> None:
-        self.config = config
+    def __init__(self, name: str, log_dir: Path, port: int | None = None,
+                 cwd: Path | None = None) -> None:
+        self._name = name
         self.log_dir = log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.stdout_path = log_dir / f'{config.name}.stdout.log'
-        self.stderr_path = log_dir / f'{config.name}.stderr.log'
-        self._port: int | None = None
+        self.stdout_path = log_dir / f'{name}.stdout.log'
+        self.stderr_path = log_dir / f'{name}.stderr.log'
+        self._cwd = cwd
+        self._port = port
         self._process: ProcessGroup | None = None
         self._stdout_offset = 0
+
+    def argv(self) -> list[str]:
+        """The command line (``--port`` is ``self._port or 0``)."""
+        raise NotImplementedError
 
     @property
     def name(self) -> str:
         """The server name (also the ``name`` in ``ping`` replies)."""
-        return self.config.name
+        return self._name
 
     @property
     def port(self) -> int:
@@ -117,9 +125,10 @@ class ServerProcess:
             self.stdout_path.stat().st_size if self.stdout_path.exists() else 0
         )
         self._process = ProcessGroup(
-            self.config.argv(self._port or 0),
+            self.argv(),
             stdout_path=self.stdout_path,
             stderr_path=self.stderr_path,
+            cwd=self._cwd,
         )
         self._process.start()
 
@@ -180,3 +189,14 @@ class ServerProcess:
         with open(self.stdout_path, 'rb') as stream:
             stream.seek(self._stdout_offset)
             return stream.read()
+
+
+class ServerProcess(ReadyProcess):
+    """One ``cluster_app.py`` Socket.IO server process."""
+
+    def __init__(self, config: ServerConfig, log_dir: Path) -> None:
+        super().__init__(config.name, log_dir)
+        self.config = config
+
+    def argv(self) -> list[str]:
+        return self.config.argv(self._port or 0)
