@@ -10,6 +10,7 @@ import time
 
 import pytest
 import redis
+from redis.sentinel import Sentinel
 
 from sio_redis_streams import RedisStreamsManager
 from tests.support.ports import free_port
@@ -127,26 +128,25 @@ def test_sentinel(redis_server, server_factory, client_factory, tmp_path):
         dir {tmp_path}
         sentinel monitor cache 127.0.0.1 {redis_server.port} 1
         '''))
-    sentinel = subprocess.Popen(
+    process = subprocess.Popen(
         ['redis-server', str(config), '--sentinel'],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client = redis.Redis(port=port)
+        sentinel = Sentinel([('127.0.0.1', port)])
         deadline = time.monotonic() + 10
         while True:
             try:
-                if client.sentinel_master('cache'):
+                if sentinel.discover_master('cache'):
                     break
             except redis.RedisError:
                 pass
             assert time.monotonic() < deadline, 'sentinel did not start'
             time.sleep(0.1)
-        client.close()
         check_cluster(server_factory, client_factory,
                       f'redis+sentinel://127.0.0.1:{port}/0/cache')
     finally:
-        sentinel.terminate()
-        sentinel.wait(10)
+        process.terminate()
+        process.wait(10)
 
 
 def test_a_ready_client_object(redis_server, server_factory,
