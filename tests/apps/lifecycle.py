@@ -39,8 +39,15 @@ class GracefulExit:
     def install(self) -> None:
         """Start the waiting task; install the SIGTERM and SIGINT handlers."""
         self._server.start_background_task(self._wait_and_exit)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            if self._server.async_mode == 'gevent':
+                # a Python-level handler would only run once gevent's hub
+                # (C code) hands control back, which an idle server may not
+                # do for a long time; gevent's own handler runs at once
+                import gevent
+                gevent.signal_handler(signum, self._on_signal, signum, None)
+            else:
+                signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Only the first signal counts: re-arming the alarm would postpone

@@ -270,7 +270,8 @@ def test_fresh_session_instead_of_a_partial_one(
     assert state['recovered'] is recovered
     assert (state['sid'] == sid) is recovered
     if recovered:
-        received_until(js, 'alice', 'm')
+        js.wait_for(lambda: len([e for e in js.events('alice')
+                                 if e[0] == 'm']) == 5)
     got = [e[1] for e in after_last_disconnect(js.events('alice'))
            if e[0] == 'm']
     assert got == (list(range(5)) if recovered else [])

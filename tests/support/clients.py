@@ -151,7 +151,11 @@ class RecordingClient:
         trigger = eio._trigger_event
 
         def in_order(event: str, *args: Any, **kwargs: Any) -> Any:
-            if event == 'message':
+            # events and acks (packet types 2, 3, 5, 6, and binary
+            # attachments) only; a DISCONNECT may end the read loop, which
+            # cannot be joined from itself
+            if event == 'message' and (isinstance(args[0], bytes) or
+                                       args[0][:1] in '2356'):
                 kwargs['run_async'] = False
             return trigger(event, *args, **kwargs)
 
