@@ -19,10 +19,16 @@ from urllib.parse import unquote, urlparse
 from .options import Options
 
 #: Error replies after which the same command can succeed later: Redis is
-#: loading its data, failing over, or short of memory.
+#: loading its data, failing over, or short of memory. The client library
+#: turns most of them into these classes and strips their prefix...
+TRANSIENT_ERROR_CLASSES = ('BusyLoadingError', 'ReadOnlyError',
+                           'OutOfMemoryError', 'TryAgainError',
+                           'ClusterDownError')
+#: ...the others keep it (a pipeline puts its own words in front).
 TRANSIENT_ERROR_PREFIXES = ('LOADING', 'BUSY', 'READONLY', 'MASTERDOWN',
                             'TRYAGAIN', 'CLUSTERDOWN', 'OOM', 'NOREPLICAS',
                             'UNBLOCKED')
+_PIPELINE_ERROR_MARK = ' of pipeline caused error: '
 
 
 #: Connection arguments that a pool of redis-py 8 adds for itself: copied
@@ -57,6 +63,9 @@ class RedisConnector:
         #: The base class of every error of the client library.
         self.error: type = getattr(exceptions, 'RedisError', None) or \
             getattr(exceptions, 'ValkeyError')
+        self._transient_errors = tuple(
+            getattr(exceptions, name) for name in TRANSIENT_ERROR_CLASSES
+            if hasattr(exceptions, name))
 
     def client(self, role: str, socket_timeout: Optional[float]) -> Any:
         """A new client with its own pool for ``role``, whose reads give up
@@ -76,7 +85,10 @@ class RedisConnector:
     def is_transient(self, error: BaseException) -> bool:
         """Tell whether an error reply may go away if the command is sent
         again later."""
-        return str(error).upper().startswith(TRANSIENT_ERROR_PREFIXES)
+        if isinstance(error, self._transient_errors):
+            return True
+        reply = str(error).rpartition(_PIPELINE_ERROR_MARK)[2]
+        return reply.upper().startswith(TRANSIENT_ERROR_PREFIXES)
 
     def close(self) -> None:
         """Close every connection of every client made here."""
@@ -209,3 +221,10 @@ def _import_redis() -> ModuleType:
 
 def _module_of(client: Any) -> ModuleType:
     return importlib.import_module(type(client).__module__.split('.')[0])
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as a log line shows it: the class tells what the reply was
+    where the client library stripped its prefix (OOM, LOADING...)."""
+    return f'{type(error).__name__}: {error}' if str(error) \
+        else type(error).__name__

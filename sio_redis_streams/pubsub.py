@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, Optional, Set
 
 from . import codec
-from .connection import Backoff, RedisConnector
+from .connection import Backoff, RedisConnector, describe_error
 from .options import Options
 from .stats import Stats
 
@@ -136,7 +136,7 @@ class PubSub:
                     self._stats.incr('subscriber_reconnects')
                     self._logger.warning('lost Redis PUB/SUB (%s); '
                                          'subscribing again when it is back',
-                                         exc or type(exc).__name__)
+                                         describe_error(exc))
                 self._stopping.wait(backoff.next_delay())
             finally:
                 self._set_disconnected()

@@ -15,7 +15,6 @@ trimmed away, the client gets a fresh session instead of a partial one.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import re
 from dataclasses import dataclass, field
@@ -59,7 +58,7 @@ class Session:
         try:
             value = msgpack.unpackb(base64.b64decode(raw, validate=True),
                                     raw=False)
-        except (binascii.Error, ValueError, Exception) as exc:
+        except Exception as exc:  # binascii.Error, or any msgpack error
             raise codec.MalformedMessage(f'session is not base64 msgpack: '
                                          f'{exc}') from None
         if not isinstance(value, dict) or \

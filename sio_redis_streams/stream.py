@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import codec
-from .connection import Backoff, RedisConnector
+from .connection import Backoff, RedisConnector, describe_error
 from .options import Options
 from .stats import Stats
 
@@ -34,7 +34,8 @@ class StreamWriter:
     :meth:`submit` only puts the entry in a bounded, in-order outbox, so a
     slow or unreachable Redis never holds up the caller (beyond
     ``outbox_timeout`` when the outbox is full). The task sends what is
-    waiting in pipelined batches of ``XADD ... MAXLEN ~ maxlen``. When a
+    waiting in batches of ``XADD ... MAXLEN ~ maxlen``, one MULTI/EXEC
+    each, so that a batch is written whole or not at all. When a
     batch fails in a way that leaves its outcome unknown (the connection
     broke after the commands were sent), the writer reads back, after
     reconnecting, the entries its own ``uid`` appended since the last
@@ -139,12 +140,9 @@ class StreamWriter:
                 pending = [e for e in batch
                            if e.entry_id is None and not e.dropped]
                 if pending:
-                    self._outcome_unknown = True
-                    results = self._xadd(pending)
-                    self._outcome_unknown = False
-                    pending = self._record(pending, results)
-                self._mark_up()
+                    pending = self._send(pending)
                 if not pending:
+                    self._mark_up()
                     return
             except Exception as exc:  # the connection, or the client, broke
                 if not isinstance(exc, self._connector.connection_errors):
@@ -154,8 +152,29 @@ class StreamWriter:
                 self._client.connection_pool.disconnect()
             self._stopping.wait(backoff.next_delay())
 
+    def _send(self, entries: List[OutgoingEntry]) -> List[OutgoingEntry]:
+        """Append ``entries``; return those to try again later.
+
+        One MULTI/EXEC carries the batch, so that it is written whole or
+        not at all: were Redis to refuse an entry for a while (out of
+        memory, loading, failing over) and take the next, the entries of a
+        batch could land out of order.
+        """
+        self._outcome_unknown = True
+        try:
+            results = self._xadd(entries)
+        except self._connector.response_error as exc:
+            self._outcome_unknown = False  # refused: nothing was written
+            if self._connector.is_transient(exc):
+                self._mark_down(exc)
+                return entries
+            self._drop(entries, exc)
+            return []
+        self._outcome_unknown = False
+        return self._record(entries, results)
+
     def _xadd(self, entries: List[OutgoingEntry]) -> List[Any]:
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self._client.pipeline(transaction=True)
         for entry in entries:
             pipe.xadd(entry.stream, entry.fields,
                       maxlen=self._options.maxlen, approximate=True)
@@ -173,10 +192,7 @@ class StreamWriter:
             elif self._connector.is_transient(result):
                 retry.append(entry)
             else:
-                entry.dropped = True
-                self._stats.incr('write_errors')
-                self._logger.error('Redis refused an entry for stream %s, '
-                                   'dropping it: %s', entry.stream, result)
+                self._drop([entry], result)
         if written:
             self._stats.incr('entries_written', written)
             self._stats.incr('write_batches')
@@ -184,6 +200,17 @@ class StreamWriter:
             self._logger.warning('Redis asked to retry %d entries later: %s',
                                  len(retry), results[entries.index(retry[0])])
         return retry
+
+    def _drop(self, entries: List[OutgoingEntry],
+              error: BaseException) -> None:
+        for entry in entries:
+            entry.dropped = True
+        self._stats.incr('write_errors', len(entries))
+        self._logger.error('Redis refused %d entries (stream %s), '
+                           'dropping them: %s', len(entries),
+                           ', '.join(dict.fromkeys(e.stream
+                                                   for e in entries)),
+                           error)
 
     def _written(self, entry: OutgoingEntry, entry_id: Any) -> None:
         entry.entry_id = entry_id.decode() if isinstance(entry_id, bytes) \
@@ -233,7 +260,7 @@ class StreamWriter:
             self._stats.incr('writer_reconnects')
             self._logger.warning(
                 'cannot write to Redis (%s); keeping %d entries in the '
-                'outbox until it is back', exc or type(exc).__name__,
+                'outbox until it is back', describe_error(exc),
                 self.depth)
 
     def _mark_up(self) -> None:
@@ -368,7 +395,7 @@ class StreamReader:
                     self._logger.warning(
                         'lost Redis while reading stream %s (%s); will '
                         'resume after %s', self.stream,
-                        exc or type(exc).__name__, self.last_id)
+                        describe_error(exc), self.last_id)
                 self._verify = True
                 self._client.connection_pool.disconnect()
                 self._stopping.wait(backoff.next_delay())
@@ -389,11 +416,14 @@ class StreamReader:
     def _verified_read(self) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
         """Read the next batch and the stream's state at the same instant,
         and account for any entry lost since ``last_id``."""
-        pipe = self._client.pipeline(transaction=True)
-        pipe.xinfo_stream(self.stream)
-        pipe.xread({self.stream: self.last_id},
-                   count=self._options.read_count)
-        info, response = pipe.execute(raise_on_error=False)
+        try:
+            info, response = self._info_and_read(transaction=True)
+        except self._connector.response_error as exc:
+            if not self._connector.is_transient(exc):
+                raise
+            # out of memory, Redis refuses MULTI but still serves reads; two
+            # commands written at once are in practice also served together
+            info, response = self._info_and_read(transaction=False)
         if isinstance(response, Exception):
             raise response
         if isinstance(info, Exception):
@@ -406,6 +436,13 @@ class StreamReader:
         if info is not None and len(entries) < self._options.read_count:
             self._count_lost(info, len(entries))
         return entries
+
+    def _info_and_read(self, transaction: bool) -> List[Any]:
+        pipe = self._client.pipeline(transaction=transaction)
+        pipe.xinfo_stream(self.stream)
+        pipe.xread({self.stream: self.last_id},
+                   count=self._options.read_count)
+        return pipe.execute(raise_on_error=False)
 
     def _stream_vanished(self, info: Optional[Dict[str, Any]]) -> bool:
         """Notice a stream deleted, or recreated (Redis restarted without

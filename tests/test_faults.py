@@ -225,6 +225,74 @@ def test_outbox_keeps_messages_while_redis_is_unreachable(
     healthy_again(a, b, alice, bob)
 
 
+def test_outbox_keeps_messages_while_redis_refuses_writes(
+        redis_server, server_factory, connect, async_mode):
+    # Redis reachable but out of memory: every XADD is refused with OOM
+    a, b = server_factory(2, redis_url=redis_server.url,
+                          async_mode=async_mode, options=options())
+    alice = connect(a.url, 'alice')
+    bob = connect(b.url, 'bob')
+    settle(alice, bob)
+    eventually(outbox_drained(alice), what="A's outbox drains")
+
+    raw = redis_server.client()
+    try:
+        raw.config_set('maxmemory-policy', 'noeviction')
+        raw.config_set('maxmemory', 1)
+        total = 100
+        alice.cmd('emit_sequence', event='seq', count=total, interval=0.005)
+        alice.wait_for(total, event='seq')
+        eventually(lambda: stats(alice)['writer_reconnects'] >= 1,
+                   what="A's writer is refused")
+        time.sleep(1)  # the writer keeps trying; nothing gets through
+        assert stats(alice)['outbox_depth'] == total
+        assert bob.events('seq') == []
+        assert 'OutOfMemoryError' in a.logs(max_chars=10**7)
+    finally:
+        raw.config_set('maxmemory', 0)
+        raw.close()
+
+    got_whole_sequence(total, alice, bob)
+    eventually(outbox_drained(alice), what="A's outbox drains")
+    a_stats = stats(alice)
+    assert a_stats['outbox_dropped'] == a_stats['write_errors'] == 0, \
+        a_stats
+    healthy_again(a, b, alice, bob)
+
+
+# the reader of a server that fell behind checks for trimmed entries with
+# MULTI, which Redis refuses when out of memory; the async mode does not
+# matter there
+@pytest.mark.parametrize('async_mode', ['threading'])
+def test_a_server_behind_catches_up_while_redis_is_out_of_memory(
+        redis_server, server_factory, connect, async_mode):
+    a, b = server_factory(2, redis_url=redis_server.url,
+                          async_mode=async_mode, options=options())
+    alice = connect(a.url, 'alice')
+    bob = connect(b.url, 'bob')
+    settle(alice, bob)
+
+    total = 350  # several full XREAD batches of read_count=100
+    raw = redis_server.client()
+    b.send_signal(signal.SIGSTOP)
+    try:
+        alice.cmd('emit_sequence', event='seq', count=total, interval=0.001)
+        alice.wait_for(total, event='seq')
+        eventually(outbox_drained(alice), what="A's outbox drains")
+        raw.config_set('maxmemory-policy', 'noeviction')
+        raw.config_set('maxmemory', 1)
+    finally:
+        b.send_signal(signal.SIGCONT)
+    try:
+        bob.wait_for(total, event='seq', timeout=30)
+    finally:
+        raw.config_set('maxmemory', 0)
+        raw.close()
+    got_whole_sequence(total, alice, bob)
+    assert stats(bob)['gaps'] == 0
+    no_task_crashed(a, b)
+
+
 # -- 4. entries trimmed before a server could read them ---------------------
 
 def trimmed_cluster(redis_factory, server_factory, connect, async_mode,
