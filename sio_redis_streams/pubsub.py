@@ -28,8 +28,9 @@ _POLL_SECONDS = 0.2
 class PubSub:
     """Publishes cluster messages and runs the subscriber task.
 
-    :param commands: the client used to publish (shared with the writer's
-                     pool, so a publish does not wait behind a batch).
+    :param commands: the client used to publish and to count subscribers
+                     (not the writer's, so that a publish never waits
+                     behind a batch of entries).
     :param handle: called with every valid message received, from the
                    subscriber task.
     """

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, \
+    Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from .manager import RedisStreamsManager
@@ -43,10 +44,24 @@ class RemoteSocket:
                    handshake if isinstance(handshake, dict) else {},
                    server, manager)
 
-    def emit(self, event: str, *args: Any) -> None:
-        """Send an event to this socket, wherever it is connected."""
+    def emit(self, event: str, *args: Any,
+             callback: Optional[Callable[..., Any]] = None) -> None:
+        """Send an event to this socket, wherever it is connected;
+        ``callback`` runs on this server with the client's answer."""
         self._manager.emit(event, tuple(args), to=self.sid,
-                           namespace=self.namespace)
+                           namespace=self.namespace, callback=callback)
+
+    def call(self, event: str, *args: Any, timeout: float = 60) -> Any:
+        """Send an event to this socket and return the client's answer, as
+        ``sio.call()`` does.
+
+        :raises socketio.exceptions.TimeoutError: when the client did not
+                                                  answer within
+                                                  ``timeout`` seconds.
+        """
+        return self._manager.server.call(event, tuple(args), to=self.sid,
+                                         namespace=self.namespace,
+                                         timeout=timeout)
 
     def join(self, rooms: Union[Room, List[Room]]) -> None:
         """Add this socket to one or more rooms."""

@@ -70,6 +70,9 @@ def test_fetched_sockets_can_be_acted_on(cluster):
                 action='emit', args=['hello', 1, b'\x02'])
     assert c.bob.wait_for(1, event='hello', namespace='/chat') == \
         [(1, b'\x02')]
+    answer = c.alice.cmd('fetched_socket', sid=bob_sid, namespace='/chat',
+                         action='call', args=['ack_me', 'x', b'\x03'])
+    assert answer['result'] == ['ack', 'bob', 'x', b'\x03']
     c.alice.cmd('fetched_socket', sid=bob_sid, namespace='/chat',
                 action='leave', args=['vip'])
     eventually(lambda: 'vip' not in c.bob.cmd('rooms', sid=bob_sid,

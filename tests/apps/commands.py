@@ -227,10 +227,13 @@ class CommandHandler:
     def fetched_socket(self, sid: str, action: str, namespace: str = '/',
                        args: Sequence[Any] = ()) -> Ack:
         """Fetch one socket of the cluster and call ``action`` (``emit``,
-        ``join``, ``leave``, ``disconnect``) on it with ``args``."""
+        ``call``, ``join``, ``leave``, ``disconnect``) on it with
+        ``args``."""
         [socket] = self._manager.fetch_sockets(namespace, to=sid)
-        getattr(socket, action)(*args)
-        return {'ok': True, 'server': socket.server}
+        result = getattr(socket, action)(*args)
+        return {'ok': True, 'server': socket.server,
+                'result': list(result) if isinstance(result, tuple)
+                else result}
 
     def sockets_join(
         self, rooms: Any, namespace: str = '/', to: Any = None,
