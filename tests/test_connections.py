@@ -94,11 +94,19 @@ def tls_files(tmp_path):
         subprocess.run(['openssl', *args], cwd=tmp_path, check=True,
                        capture_output=True)
 
+    # the extensions that Python 3.13's strict verification requires
     openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
-            'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca')
+            'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca',
+            '-addext', 'basicConstraints=critical,CA:TRUE',
+            '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key',
             '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
-    (tmp_path / 'san.ext').write_text('subjectAltName=IP:127.0.0.1\n')
+    (tmp_path / 'san.ext').write_text(
+        'subjectAltName=IP:127.0.0.1\n'
+        'keyUsage=critical,digitalSignature,keyEncipherment\n'
+        'extendedKeyUsage=serverAuth\n'
+        'subjectKeyIdentifier=hash\n'
+        'authorityKeyIdentifier=keyid\n')
     openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey',
             'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2',
             '-extfile', 'san.ext')
