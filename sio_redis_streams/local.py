@@ -119,7 +119,10 @@ class LocalSockets:
             self.server.disconnect(sid, namespace=namespace,
                                    ignore_queue=True)
             if close and eio_sid is not None:
-                self.server.eio.disconnect(eio_sid)
+                # closing waits until the connection has sent what it has
+                # queued: that wait must not hold up the stream reader
+                self.server.start_background_task(self.server.eio.disconnect,
+                                                  eio_sid)
 
     def connected(self, eio_sid: str, namespace: str,
                   auth: Any) -> None:
