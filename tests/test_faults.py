@@ -10,10 +10,11 @@ back on its own once Redis is reachable again.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -226,6 +227,19 @@ def test_outbox_keeps_messages_while_redis_is_unreachable(
     healthy_again(a, b, alice, bob)
 
 
+@contextlib.contextmanager
+def out_of_memory(redis_server) -> Iterator[None]:
+    """Redis refuses every command that may use memory (and MULTI)."""
+    raw = redis_server.client()
+    try:
+        raw.config_set('maxmemory-policy', 'noeviction')
+        raw.config_set('maxmemory', 1)
+        yield
+    finally:
+        raw.config_set('maxmemory', 0)
+        raw.close()
+
+
 def test_outbox_keeps_messages_while_redis_refuses_writes(
         redis_server, server_factory, connect, async_mode):
     # Redis reachable but out of memory: every XADD is refused with OOM
@@ -236,11 +250,8 @@ def test_outbox_keeps_messages_while_redis_refuses_writes(
     settle(alice, bob)
     eventually(outbox_drained(alice), what="A's outbox drains")
 
-    raw = redis_server.client()
-    try:
-        raw.config_set('maxmemory-policy', 'noeviction')
-        raw.config_set('maxmemory', 1)
-        total = 100
+    total = 100
+    with out_of_memory(redis_server):
         alice.cmd('emit_sequence', event='seq', count=total, interval=0.005)
         alice.wait_for(total, event='seq')
         eventually(lambda: stats(alice)['writer_reconnects'] >= 1,
@@ -249,9 +260,6 @@ def test_outbox_keeps_messages_while_redis_refuses_writes(
         assert stats(alice)['outbox_depth'] == total
         assert bob.events('seq') == []
         assert 'OutOfMemoryError' in a.logs(max_chars=10**7)
-    finally:
-        raw.config_set('maxmemory', 0)
-        raw.close()
 
     got_whole_sequence(total, alice, bob)
     eventually(outbox_drained(alice), what="A's outbox drains")
@@ -274,21 +282,16 @@ def test_a_server_behind_catches_up_while_redis_is_out_of_memory(
     settle(alice, bob)
 
     total = 350  # several full XREAD batches of read_count=100
-    raw = redis_server.client()
-    b.send_signal(signal.SIGSTOP)
+    b.send_signal(signal.SIGSTOP)  # B falls behind
     try:
         alice.cmd('emit_sequence', event='seq', count=total, interval=0.001)
         alice.wait_for(total, event='seq')
         eventually(outbox_drained(alice), what="A's outbox drains")
-        raw.config_set('maxmemory-policy', 'noeviction')
-        raw.config_set('maxmemory', 1)
+        with out_of_memory(redis_server):
+            b.send_signal(signal.SIGCONT)
+            bob.wait_for(total, event='seq', timeout=30)
     finally:
         b.send_signal(signal.SIGCONT)
-    try:
-        bob.wait_for(total, event='seq', timeout=30)
-    finally:
-        raw.config_set('maxmemory', 0)
-        raw.close()
     got_whole_sequence(total, alice, bob)
     assert stats(bob)['gaps'] == 0
     no_task_crashed(a, b)
