@@ -45,6 +45,20 @@ def connect(client_factory) -> Callable[..., RecordingClient]:
     return lambda url, name: client_factory(url, name=name)
 
 
+@pytest.fixture
+def two_servers(redis_server, server_factory, connect, async_mode
+                ) -> tuple[ServerProcess, ServerProcess, RecordingClient,
+                           RecordingClient]:
+    """Servers A and B on ``redis_server``, alice on A and bob on B, after
+    every earlier message arrived."""
+    a, b = server_factory(2, redis_url=redis_server.url,
+                          async_mode=async_mode, options=options())
+    alice = connect(a.url, 'alice')
+    bob = connect(b.url, 'bob')
+    settle(alice, bob)
+    return a, b, alice, bob
+
+
 def no_task_crashed(*servers: ServerProcess) -> None:
     """Every background task of the managers is still alive."""
     for server in servers:
@@ -241,13 +255,9 @@ def out_of_memory(redis_server) -> Iterator[None]:
 
 
 def test_outbox_keeps_messages_while_redis_refuses_writes(
-        redis_server, server_factory, connect, async_mode):
+        redis_server, two_servers):
     # Redis reachable but out of memory: every XADD is refused with OOM
-    a, b = server_factory(2, redis_url=redis_server.url,
-                          async_mode=async_mode, options=options())
-    alice = connect(a.url, 'alice')
-    bob = connect(b.url, 'bob')
-    settle(alice, bob)
+    a, b, alice, bob = two_servers
     eventually(outbox_drained(alice), what="A's outbox drains")
 
     total = 100
@@ -274,12 +284,8 @@ def test_outbox_keeps_messages_while_redis_refuses_writes(
 # matter there
 @pytest.mark.parametrize('async_mode', ['threading'])
 def test_a_server_behind_catches_up_while_redis_is_out_of_memory(
-        redis_server, server_factory, connect, async_mode):
-    a, b = server_factory(2, redis_url=redis_server.url,
-                          async_mode=async_mode, options=options())
-    alice = connect(a.url, 'alice')
-    bob = connect(b.url, 'bob')
-    settle(alice, bob)
+        redis_server, two_servers):
+    a, b, alice, bob = two_servers
 
     total = 350  # several full XREAD batches of read_count=100
     b.send_signal(signal.SIGSTOP)  # B falls behind
