@@ -5,7 +5,7 @@ of server B receives, through
 * ``redis-pubsub``: python-socketio's ``socketio.RedisManager``;
 * ``node-streams``: two Node.js servers with the official
   ``@socket.io/redis-streams-adapter``
-  (when ``tests/interop/node_modules`` is installed; ``--no-node`` skips it).
+  (when ``tests/node/node_modules`` is installed; ``--no-node`` skips it).
 
 All run in one go on loopback, on one private ``redis-server``, with the
 same payload, so that the ratios between them mean something even on a

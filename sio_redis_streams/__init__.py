@@ -1,10 +1,10 @@
 """Socket.IO clustering for python-socketio and Flask-SocketIO over Redis
 Streams, wire-compatible with ``@socket.io/redis-streams-adapter``."""
-from .codec import MalformedMessage, MessageType
+from .core.messages import MalformedMessage, MessageType
+from .core.stats import COUNTERS
 from .exceptions import ClusterTimeoutError
 from .manager import RedisStreamsManager
 from .remote import RemoteSocket
-from .stats import COUNTERS
 
 __version__ = '0.1.0'
 

@@ -1,73 +1,22 @@
-"""The options of :class:`~sio_redis_streams.RedisStreamsManager`,
-validated once, up front, so that a wrong value fails at construction with
-a :class:`ValueError` that names the option."""
+"""The options of the managers, declared once: each with its default, its
+check and its one-line documentation. The managers take them as keyword
+arguments, their docstrings list them from here, and a unit test holds the
+README's options table against this declaration.
+
+Everything is validated up front, so that a wrong value fails at
+construction with a :class:`ValueError` that names the option.
+"""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Optional
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 from urllib.parse import urlparse
 
 URL_SCHEMES = ('redis', 'rediss', 'unix', 'valkey', 'valkeys',
                'redis+sentinel', 'valkey+sentinel')
 
-
-@dataclass(frozen=True)
-class Options:
-    """Every setting of a manager. See the README's options table."""
-    url: str = 'redis://localhost:6379/0'
-    redis_client: Any = None
-    stream_name: str = 'socket.io'
-    stream_count: int = 1
-    channel_prefix: str = 'socket.io'
-    use_sharded_pubsub: bool = False
-    maxlen: int = 10_000
-    read_count: int = 100
-    block_time_ms: int = 5_000
-    session_key_prefix: str = 'sio:session:'
-    heartbeat_interval: float = 5.0
-    heartbeat_timeout: float = 10.0
-    write_only: bool = False
-    logger: Optional[logging.Logger] = None
-    json: Any = None
-    redis_options: Dict[str, Any] = field(default_factory=dict)
-    outbox_size: int = 10_000
-    outbox_timeout: float = 5.0
-    write_batch_size: int = 100
-    request_timeout: float = 5.0
-    ack_timeout: float = 60.0
-    socket_timeout: float = 5.0
-    max_message_size: int = 16 * 1024 * 1024
-    close_timeout: float = 5.0
-    connection_state_recovery: bool = False
-    max_disconnection_duration: float = 120.0
-    recovery_max_packets: int = 1000
-
-    def __post_init__(self) -> None:
-        if self.redis_options is None:
-            object.__setattr__(self, 'redis_options', {})
-        for f in fields(self):
-            check = _CHECKS.get(f.name)
-            if check is not None:
-                check(f.name, getattr(self, f.name))
-        if self.heartbeat_timeout <= self.heartbeat_interval:
-            raise ValueError(
-                f'heartbeat_timeout ({self.heartbeat_timeout}) must be '
-                f'longer than heartbeat_interval ({self.heartbeat_interval})')
-        if self.redis_client is None:
-            scheme = urlparse(self.url).scheme.lower()
-            if scheme not in URL_SCHEMES:
-                raise ValueError(
-                    f'url: unsupported scheme {scheme!r}; use one of '
-                    f'{", ".join(s + "://" for s in URL_SCHEMES)}')
-        elif not hasattr(self.redis_client, 'connection_pool'):
-            raise ValueError('redis_client: expected a redis.Redis (or '
-                             'valkey.Valkey) client object')
-
-    @property
-    def block_time(self) -> float:
-        """The XREAD block time, in seconds."""
-        return self.block_time_ms / 1000.0
+Check = Callable[[str, Any], None]
 
 
 def _text(name: str, value: Any) -> None:
@@ -121,31 +70,155 @@ def _logger(name: str, value: Any) -> None:
         raise ValueError(f'{name}: expected a logging.Logger, got {value!r}')
 
 
-_CHECKS = {
-    'url': _text,
-    'stream_name': _text,
-    'stream_count': _count,
-    'channel_prefix': _text,
-    'use_sharded_pubsub': _flag,
-    'maxlen': _count,
-    'read_count': _count,
-    'block_time_ms': _count,
-    'session_key_prefix': _prefix,
-    'heartbeat_interval': _seconds,
-    'heartbeat_timeout': _seconds,
-    'write_only': _flag,
-    'logger': _logger,
-    'json': _json_module,
-    'redis_options': _mapping,
-    'outbox_size': _count,
-    'outbox_timeout': _seconds_or_zero,
-    'write_batch_size': _count,
-    'request_timeout': _seconds,
-    'ack_timeout': _seconds,
-    'socket_timeout': _seconds,
-    'max_message_size': _count,
-    'close_timeout': _seconds,
-    'connection_state_recovery': _flag,
-    'max_disconnection_duration': _seconds,
-    'recovery_max_packets': _count,
-}
+def _client(name: str, value: Any) -> None:
+    if value is not None and not hasattr(value, 'connection_pool'):
+        raise ValueError(f'{name}: expected a redis.Redis (or '
+                         f'valkey.Valkey) client object')
+
+
+def _option(default: Any, check: Check, doc: str,
+            shown: Optional[str] = None) -> Any:
+    """Declare an option. ``shown`` is how the documentation writes the
+    default, when not as the value itself."""
+    metadata = {'check': check, 'doc': doc, 'shown': shown}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every setting of a manager."""
+    url: str = _option(
+        'redis://localhost:6379/0', _text,
+        'where Redis is (see "Connecting to Redis")')
+    redis_client: Any = _option(
+        None, _client,
+        'a ready client to take the settings from, instead of `url`')
+    stream_name: str = _option(
+        'socket.io', _text,
+        'the stream (the prefix of the streams when `stream_count` > 1)')
+    stream_count: int = _option(
+        1, _count,
+        'spread namespaces over this many streams, as the Node adapter does')
+    channel_prefix: str = _option(
+        'socket.io', _text, 'prefix of the PUB/SUB channels')
+    use_sharded_pubsub: bool = _option(
+        False, _flag, 'SSUBSCRIBE/SPUBLISH (Redis 7+)')
+    maxlen: int = _option(
+        10_000, _count,
+        'the stream is trimmed to about this many entries (`MAXLEN ~`)')
+    read_count: int = _option(100, _count, 'most entries one XREAD returns')
+    block_time_ms: int = _option(
+        5_000, _count, 'how long one XREAD waits, in milliseconds')
+    session_key_prefix: str = _option(
+        'sio:session:', _prefix, 'prefix of the keys of stored sessions')
+    heartbeat_interval: float = _option(
+        5.0, _seconds, 'seconds between heartbeats')
+    heartbeat_timeout: float = _option(
+        10.0, _seconds,
+        'seconds of silence after which a server is forgotten')
+    write_only: bool = _option(
+        False, _flag, 'an emitter only: no reader, no server tasks')
+    logger: Optional[logging.Logger] = _option(
+        None, _logger, 'where to log', shown='`sio_redis_streams` logger')
+    json: Any = _option(
+        None, _json_module, 'JSON module for stream entries',
+        shown="the server's")
+    redis_options: Dict[str, Any] = _option(
+        {}, _mapping, 'more keyword arguments for the Redis client')
+    outbox_size: int = _option(
+        10_000, _count, 'most messages waiting for Redis')
+    outbox_timeout: float = _option(
+        5.0, _seconds_or_zero,
+        'how long an emit may wait for room in a full outbox while Redis is '
+        'reachable (back-pressure); with Redis unreachable a full outbox '
+        'drops at once')
+    write_batch_size: int = _option(
+        100, _count, 'most entries written in one round trip')
+    request_timeout: float = _option(
+        5.0, _seconds,
+        'default timeout of `fetch_sockets`, `server_side_call`, '
+        '`emit_with_ack`')
+    ack_timeout: float = _option(
+        60.0, _seconds,
+        'how long the callback of an emit to clients of other servers stays '
+        'registered')
+    socket_timeout: float = _option(
+        5.0, _seconds,
+        'socket timeout of commands (XREAD adds its block time) and connect '
+        'timeout')
+    max_message_size: int = _option(
+        16 * 1024 * 1024, _count,
+        'larger stream entries and PUB/SUB payloads are skipped',
+        shown='`16 MiB`')
+    close_timeout: float = _option(
+        5.0, _seconds,
+        'how long shutting down may take for writing what waits in the '
+        'outbox and storing sessions')
+    connection_state_recovery: bool = _option(
+        False, _flag,
+        'recover the sessions of dropped clients (Socket.IO 4.6+ clients): '
+        'same sid, rooms, data and every broadcast they missed')
+    max_disconnection_duration: float = _option(
+        120.0, _seconds, 'seconds a dropped session can be recovered')
+    recovery_max_packets: int = _option(
+        1000, _count,
+        'a client that missed more packets gets a new session')
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            f.metadata['check'](f.name, getattr(self, f.name))
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise ValueError(
+                f'heartbeat_timeout ({self.heartbeat_timeout}) must be '
+                f'longer than heartbeat_interval ({self.heartbeat_interval})')
+        if self.redis_client is None:
+            scheme = urlparse(self.url).scheme.lower()
+            if scheme not in URL_SCHEMES:
+                raise ValueError(
+                    f'url: unsupported scheme {scheme!r}; use one of '
+                    f'{", ".join(s + "://" for s in URL_SCHEMES)}')
+
+    @classmethod
+    def of(cls, url: str, given: Mapping[str, Any]) -> 'Options':
+        """Options from a manager's keyword arguments.
+
+        :raises ValueError: naming an unknown option, or a wrong value.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f'{unknown[0]}: no such option (the options '
+                             f'are {", ".join(sorted(known))})')
+        values = {name: value for name, value in given.items()
+                  if not (name == 'redis_options' and value is None)}
+        return cls(url=url, **values)
+
+    @property
+    def block_time(self) -> float:
+        """The XREAD block time, in seconds."""
+        return self.block_time_ms / 1000.0
+
+
+def declared() -> Iterator[Field]:
+    """The declared options, in order."""
+    return iter(fields(Options))
+
+
+def shown_default(f: Field) -> str:
+    """An option's default as the documentation writes it."""
+    if f.metadata['shown']:
+        return f.metadata['shown']
+    value = {} if f.default is MISSING else f.default
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            value >= 10_000:
+        return f'`{value:_}`'
+    return f'`{value}`'
+
+
+def param_docs() -> str:
+    """The ``:param:`` lines of every option, for the managers' docstrings
+    (``url`` is their positional argument)."""
+    return '\n'.join(f'    :param {f.name}: {f.metadata["doc"]}.'
+                     for f in declared() if f.name != 'url')

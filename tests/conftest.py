@@ -89,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         'markers',
-        'interop: runs Node.js servers or clients from tests/interop',
+        'interop: runs Node.js servers or clients from tests/node',
     )
 
 

@@ -46,7 +46,7 @@ def main():
     except RuntimeError as exc:
         print(json.dumps({'error': str(exc)}))
         return
-    raw = redis.Redis.from_url(REDIS_URL)
+    raw = redis.Redis.from_url(REDIS_URL.replace('app:secret@', ''))
     manager.initialize()
     manager.emit('hello', 1)  # the writer's connection opens on first use
     assert manager.flush(10)
@@ -66,7 +66,7 @@ def main():
         'roles_before': before,
         'shutdown_seconds': elapsed,
         'connections_after': len(our_connections(raw, manager.uid)),
-        'tasks_stopped': manager._tasks.join(0),
+        'tasks_stopped': manager._driver.tasks_stopped(),
     }))
 
 

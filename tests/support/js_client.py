@@ -1,4 +1,4 @@
-"""Official ``socket.io-client`` sockets (tests/interop/js_client.mjs) run in
+"""Official ``socket.io-client`` sockets (tests/node/js_client.mjs) run in
 one Node.js process and driven from Python."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.support.node_server import INTEROP_DIR, node_binary
+from tests.support.node_server import NODE_DIR, node_binary
 
-JS_CLIENT = INTEROP_DIR / 'js_client.mjs'
+JS_CLIENT = NODE_DIR / 'js_client.mjs'
 
 
 def from_json(value: Any) -> Any:
@@ -34,7 +34,7 @@ class JsClients:
     def __init__(self, log_path: Path) -> None:
         self._log = open(log_path, 'ab')
         self._process = subprocess.Popen(
-            [node_binary(), str(JS_CLIENT)], cwd=INTEROP_DIR,
+            [node_binary(), str(JS_CLIENT)], cwd=NODE_DIR,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log, start_new_session=True)
         self._ids = itertools.count(1)

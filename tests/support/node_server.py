@@ -1,4 +1,4 @@
-"""``tests/interop/node_server.mjs`` (Socket.IO 4.8 with the official
+"""``tests/node/node_server.mjs`` (Socket.IO 4.8 with the official
 ``@socket.io/redis-streams-adapter``) run as a separate process, with the same
 interface as :class:`tests.support.processes.ServerProcess`."""
 
@@ -14,8 +14,8 @@ import pytest
 
 from tests.support.processes import ReadyProcess
 
-INTEROP_DIR = Path(__file__).resolve().parent.parent / 'interop'
-NODE_SERVER = INTEROP_DIR / 'node_server.mjs'
+NODE_DIR = Path(__file__).resolve().parent.parent / 'node'
+NODE_SERVER = NODE_DIR / 'node_server.mjs'
 REQUIRE_NODE_VARIABLE = 'SIO_REQUIRE_NODE'
 
 
@@ -25,14 +25,14 @@ def node_binary() -> str | None:
 
 
 def _pinned_packages() -> dict[str, str]:
-    manifest = json.loads((INTEROP_DIR / 'package.json').read_text())
+    manifest = json.loads((NODE_DIR / 'package.json').read_text())
     return manifest['dependencies']
 
 
 def _missing_packages() -> list[str]:
     missing = []
     for package, version in _pinned_packages().items():
-        manifest = INTEROP_DIR / 'node_modules' / package / 'package.json'
+        manifest = NODE_DIR / 'node_modules' / package / 'package.json'
         try:
             installed = json.loads(manifest.read_text())['version']
         except (OSError, ValueError, KeyError):
@@ -43,7 +43,7 @@ def _missing_packages() -> list[str]:
 
 
 def node_modules_ready() -> bool:
-    """Whether tests/interop/node_modules holds the pinned packages."""
+    """Whether tests/node/node_modules holds the pinned packages."""
     return not _missing_packages()
 
 
@@ -58,7 +58,7 @@ def require_node() -> None:
     if missing:
         problems.append(
             f'missing npm packages {", ".join(missing)};'
-            f' run `npm ci --prefix {INTEROP_DIR}`'
+            f' run `npm ci --prefix {NODE_DIR}`'
         )
     if not problems:
         return

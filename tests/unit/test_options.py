@@ -1,9 +1,12 @@
 """Option parsing: a wrong value fails at construction, naming the option."""
+from pathlib import Path
+
 import pytest
 
 from sio_redis_streams import RedisStreamsManager
-from sio_redis_streams.connection import Backoff, parse_sentinel_url
-from sio_redis_streams.options import Options
+from sio_redis_streams.sync.connection import parse_sentinel_url
+from sio_redis_streams import options as options_module
+from sio_redis_streams.options import Options, shown_default
 
 
 @pytest.mark.parametrize('name,value', [
@@ -92,11 +95,36 @@ def test_parse_sentinel_url():
         parse_sentinel_url('redis+sentinel://h1/0')
 
 
-def test_backoff_is_capped_and_jittered():
-    backoff = Backoff(base=0.1, cap=2.0)
-    delays = [backoff.next_delay() for _ in range(40)]
-    assert all(0.05 <= d <= 2.0 for d in delays)
-    assert max(delays[-10:]) > 1.0
-    assert len(set(delays)) > 30
-    backoff.reset()
-    assert backoff.next_delay() <= 0.1
+README = Path(__file__).resolve().parents[2] / 'README.md'
+
+
+def readme_options_table():
+    """The rows of the README's options table: {name: (default, meaning)}."""
+    lines = README.read_text().splitlines()
+    start = lines.index('| option | default | meaning |')
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        name, default, meaning = [cell.strip() for cell in
+                                  line.strip('|').split(' | ')]
+        rows[name.strip('`')] = (default, meaning)
+    return rows
+
+
+def test_readme_options_table_is_the_declaration():
+    declared = {f.name: (shown_default(f), f.metadata['doc'])
+                for f in options_module.declared()}
+    assert readme_options_table() == declared
+
+
+def test_every_option_is_documented_in_the_docstring():
+    doc = RedisStreamsManager.__doc__
+    for f in options_module.declared():
+        if f.name != 'url':
+            assert f':param {f.name}: {f.metadata["doc"]}' in doc
+
+
+def test_unknown_option_names_itself():
+    with pytest.raises(ValueError, match='^stream_nmae: no such option'):
+        RedisStreamsManager('redis://127.0.0.1:1/0', stream_nmae='x')

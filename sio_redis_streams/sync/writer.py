@@ -1,0 +1,194 @@
+"""The writer task: appends what the outbox holds to the streams."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List, Optional
+
+from .. import core
+from ..core.outbox import BatchOutcome, OutgoingEntry, Outbox, WriteLedger
+from .context import Context, Supervisor
+
+#: How many entries one XRANGE of the reconciliation reads.
+_RECONCILE_PAGE = 1000
+
+
+class StreamWriter:
+    """Appends entries to the streams from a single background task.
+
+    :meth:`submit` only puts the entry in the bounded, in-order outbox, so a
+    slow or unreachable Redis never holds up the caller (beyond
+    ``outbox_timeout`` when the outbox is full). The task sends what waits
+    in batches of ``XADD ... MAXLEN ~ maxlen``, one MULTI/EXEC each, so
+    that a batch is written whole or not at all; what to resend after a
+    failure is the :class:`~sio_redis_streams.core.outbox.WriteLedger`'s
+    decision.
+    """
+
+    def __init__(self, context: Context, client: Any) -> None:
+        self._context = context
+        self._options = context.options
+        self._client = client
+        self._uid = context.uid.encode()
+        self._outbox = Outbox(context.options.outbox_size)
+        self._ledger = WriteLedger()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._warned_full = False
+        self._supervisor = Supervisor(
+            context, 'writing to the streams', 'writer_reconnects', client,
+            lambda: f'keeping {self.depth} entries in the outbox until it '
+                    f'is back')
+        self._batch: List[OutgoingEntry] = []
+
+    @property
+    def connected(self) -> bool:
+        """``False`` while the last attempt to write failed."""
+        return self._supervisor.up
+
+    @property
+    def depth(self) -> int:
+        """How many entries wait in the outbox (those in flight too)."""
+        return len(self._outbox)
+
+    def submit(self, stream: str, fields: Dict[str, str]) -> bool:
+        """Queue an entry; ``False`` if it was dropped because the outbox is
+        full (Redis has been unreachable for long, or is too slow)."""
+        with self._lock:
+            if self._outbox.full and self.connected and \
+                    self._options.outbox_timeout:
+                # the writer is working: give it the chance to make room
+                self._changed.wait_for(
+                    lambda: not self._outbox.full or not self.connected or
+                    self._context.stopping.is_set(),
+                    self._options.outbox_timeout)
+            if not self._outbox.add(OutgoingEntry(stream, fields)):
+                self._context.stats.incr('outbox_dropped')
+                if not self._warned_full:
+                    self._warned_full = True
+                    self._context.logger.error(
+                        'outbox full (%d entries, Redis %s): dropping new '
+                        'messages until it drains', self._outbox.size,
+                        'unreachable' if not self.connected else 'too slow')
+                return False
+            self._warned_full = False
+            self._changed.notify_all()
+        return True
+
+    def flush(self, timeout: Optional[float]) -> bool:
+        """Wait until the outbox is empty; ``False`` on timeout."""
+        with self._lock:
+            return self._changed.wait_for(lambda: not len(self._outbox),
+                                          timeout)
+
+    def wake(self) -> None:
+        """Make the task, and emits waiting for room, notice a change (the
+        manager stops, or Redis went away)."""
+        with self._lock:
+            self._changed.notify_all()
+
+    def run(self) -> None:
+        """The body of the writer task."""
+        self._supervisor.run(self._step, lambda error: self.wake())
+
+    def _step(self) -> None:
+        with self._lock:
+            if not self._batch:
+                self._changed.wait_for(
+                    lambda: len(self._outbox) or
+                    self._context.stopping.is_set())
+                if self._context.stopping.is_set():
+                    return
+                self._batch = self._outbox.batch(
+                    self._options.write_batch_size)
+        try:
+            self._attempt(self._batch)
+        finally:
+            if not self._ledger.pending(self._batch):
+                self._settled()
+
+    def _attempt(self, batch: List[OutgoingEntry]) -> None:
+        connector = self._context.connector
+        try:
+            if self._ledger.outcome_unknown:
+                self._reconcile(batch)
+            pending = self._ledger.pending(batch)
+            if pending:
+                self._send(pending)
+        except Exception as exc:
+            if not isinstance(exc, connector.connection_errors +
+                              (connector.response_error,)):
+                # a bug, or a client gone wrong: retried a few times only
+                self._record(self._ledger.failed_unexpectedly(batch, exc))
+            raise
+
+    def _send(self, entries: List[OutgoingEntry]) -> None:
+        """Append ``entries`` in one MULTI/EXEC: were Redis to refuse an
+        entry for a while (out of memory, loading, failing over) and take
+        the next, the entries of a batch could land out of order."""
+        connector = self._context.connector
+        self._ledger.sending()
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            for entry in entries:
+                pipe.xadd(entry.stream, entry.fields,
+                          maxlen=self._options.maxlen, approximate=True)
+            results = pipe.execute(raise_on_error=False)
+        except connector.response_error as exc:
+            transient = connector.is_transient(exc)
+            self._record(self._ledger.refused(entries, exc, transient))
+            if transient:
+                raise
+            return
+        outcome = self._ledger.replied(entries, results,
+                                       connector.is_transient)
+        self._record(outcome)
+        if outcome.retry:  # Redis is short of memory, loading...
+            raise next(r for r in results if isinstance(r, Exception) and
+                       connector.is_transient(r))
+
+    def _record(self, outcome: BatchOutcome) -> None:
+        stats, logger = self._context.stats, self._context.logger
+        if outcome.written:
+            stats.incr('entries_written', outcome.written)
+            stats.incr('write_batches')
+        if outcome.dropped:
+            stats.incr('write_errors', len(outcome.dropped))
+            logger.error('Redis refused %d entries (stream %s), dropping '
+                         'them: %s', len(outcome.dropped),
+                         ', '.join(dict.fromkeys(e.stream for e, _ in
+                                                 outcome.dropped)),
+                         outcome.dropped[0][1])
+
+    def _reconcile(self, batch: List[OutgoingEntry]) -> None:
+        found = 0
+        for stream, since in self._ledger.to_reconcile(batch):
+            written, resent = self._ledger.reconcile(
+                batch, stream, self._own_entries_since(stream, since))
+            found += written
+            if resent:
+                self._context.stats.incr('resent_after_reconnect', resent)
+        self._ledger.reconciled()
+        if found:
+            self._context.stats.incr('entries_written', found)
+            self._context.logger.info(
+                '%d entries of the interrupted batch had reached Redis; not '
+                'sending them again', found)
+
+    def _own_entries_since(self, stream: str,
+                           last_id: Optional[str]) -> List[bytes]:
+        start = core.codec.next_entry_id(last_id) if last_id else '-'
+        ours = []
+        while True:
+            page = self._client.xrange(stream, start, '+',
+                                       count=_RECONCILE_PAGE)
+            ours.extend(entry_id for entry_id, fields in page
+                        if fields.get(b'uid') == self._uid)
+            if len(page) < _RECONCILE_PAGE:
+                return ours
+            start = core.codec.next_entry_id(page[-1][0].decode())
+
+    def _settled(self) -> None:
+        with self._lock:
+            self._batch = []
+            self._outbox.pop_settled()
+            self._changed.notify_all()

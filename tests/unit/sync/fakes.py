@@ -1,0 +1,93 @@
+"""In-memory stand-ins for what the sync driver talks to: a Redis client
+that keeps streams in lists, and a manager attached to a python-socketio
+server that never connects anywhere (nothing listens on port 1)."""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+import socketio
+
+from sio_redis_streams import RedisStreamsManager
+from sio_redis_streams.core.codec import entry_id_key
+from sio_redis_streams.core.stats import Stats
+from sio_redis_streams.options import Options
+from sio_redis_streams.sync.connection import RedisConnector
+from sio_redis_streams.sync.context import Context
+
+NOWHERE = 'redis://127.0.0.1:1/0'
+
+
+def context(**options: Any) -> Context:
+    """A driver context whose connector knows the client library's errors
+    but is never asked to connect."""
+    opts = Options(url=NOWHERE, **options)
+    return Context(opts, 'a' * 16, Stats(), logging.getLogger('test'),
+                   RedisConnector(opts, 'test'), threading.Event())
+
+
+def manager(**options: Any) -> RedisStreamsManager:
+    """A manager attached to a threading server, not started."""
+    mgr = RedisStreamsManager(NOWHERE, **options)
+    socketio.Server(client_manager=mgr, async_mode='threading')
+    return mgr
+
+
+class FakeRedis:
+    """Streams as lists of ``(id, fields)``; ``fail`` makes the next
+    transactions raise it (``after_write``: once the entries are in, as a
+    connection that breaks before the reply does)."""
+
+    def __init__(self) -> None:
+        self.streams: Dict[str, List[Tuple[bytes, Dict[bytes, bytes]]]] = {}
+        self.fail: Optional[BaseException] = None
+        self.after_write = False
+        self.transactions = 0
+        #: when set, transactions wait for it
+        self.gate: Optional[threading.Event] = None
+        self._ids = itertools.count(1)
+        self.connection_pool = SimpleNamespace(disconnect=lambda: None)
+
+    def pipeline(self, transaction: bool = True) -> 'FakePipeline':
+        return FakePipeline(self)
+
+    def xrange(self, stream: str, start: str, end: str,
+               count: int = 100) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
+        low = (0, 0) if start == '-' else entry_id_key(start)
+        high = None if end == '+' else entry_id_key(end)
+        found = [(i, f) for i, f in self.streams.get(stream, [])
+                 if entry_id_key(i.decode()) >= low and
+                 (high is None or entry_id_key(i.decode()) <= high)]
+        return found[:count]
+
+    def commit(self, commands: List[Tuple[str, Dict[str, str]]]) -> List[Any]:
+        self.transactions += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.fail is not None and not self.after_write:
+            raise self.fail
+        ids = []
+        for stream, fields in commands:
+            entry_id = f'{next(self._ids)}-0'.encode()
+            self.streams.setdefault(stream, []).append(
+                (entry_id, {k.encode(): v.encode()
+                            for k, v in fields.items()}))
+            ids.append(entry_id)
+        if self.fail is not None:
+            raise self.fail
+        return ids
+
+
+class FakePipeline:
+    def __init__(self, redis: FakeRedis) -> None:
+        self._redis = redis
+        self._commands: List[Tuple[str, Dict[str, str]]] = []
+
+    def xadd(self, stream: str, fields: Dict[str, str], **kwargs: Any) -> None:
+        self._commands.append((stream, fields))
+
+    def execute(self, raise_on_error: bool = True) -> List[Any]:
+        return self._redis.commit(self._commands)

@@ -1,0 +1,124 @@
+"""The writer task against an in-memory Redis: every entry written once, in
+order, whatever breaks; and no batch retried forever."""
+import threading
+import time
+
+import pytest
+import redis
+
+from sio_redis_streams.sync.writer import StreamWriter
+from tests.unit.sync.fakes import FakeRedis, context
+
+
+@pytest.fixture
+def running():
+    """Start writers; stop them at the end."""
+    started = []
+
+    def start(writer_context, client):
+        writer = StreamWriter(writer_context, client)
+        thread = threading.Thread(target=writer.run, daemon=True)
+        thread.start()
+        started.append((writer_context, writer, thread))
+        return writer
+
+    yield start
+    for writer_context, writer, thread in started:
+        writer_context.stopping.set()
+        writer.wake()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def fields(n):
+    return {'uid': 'a' * 16, 'nsp': '/', 'type': '3', 'data': str(n)}
+
+
+def written(client, stream='socket.io'):
+    return [int(f[b'data']) for _, f in client.streams.get(stream, [])]
+
+
+def test_writes_in_order_in_batches(running):
+    client = FakeRedis()
+    ctx = context(write_batch_size=10)
+    writer = running(ctx, client)
+    for n in range(95):
+        assert writer.submit('socket.io', fields(n))
+    assert writer.flush(5)
+    assert written(client) == list(range(95))
+    assert ctx.stats.snapshot()['entries_written'] == 95
+
+
+def test_a_broken_reply_neither_loses_nor_repeats_an_entry(running):
+    client = FakeRedis()
+    client.fail = redis.exceptions.ConnectionError('reply lost')
+    client.after_write = True  # the entries are in, the reply is lost
+    ctx = context()
+    writer = running(ctx, client)
+    for n in range(5):
+        writer.submit('socket.io', fields(n))
+    while client.transactions < 1:
+        time.sleep(0.01)
+    client.fail = None
+    assert writer.flush(5)
+    assert written(client) == [0, 1, 2, 3, 4]
+    stats = ctx.stats.snapshot()
+    assert stats['writer_reconnects'] == 1
+    assert stats['resent_after_reconnect'] == 0
+
+
+def test_a_refused_transaction_is_resent_whole(running):
+    client = FakeRedis()
+    client.fail = redis.exceptions.ConnectionError('refused')
+    ctx = context()
+    writer = running(ctx, client)
+    for n in range(3):
+        writer.submit('socket.io', fields(n))
+    while client.transactions < 2:
+        time.sleep(0.01)
+    client.fail = None
+    assert writer.flush(5)
+    assert written(client) == [0, 1, 2]
+    assert ctx.stats.snapshot()['resent_after_reconnect'] >= 3
+
+
+def test_an_unexpected_error_drops_the_batch_after_a_few_tries(running):
+    """Before, a batch that raised something else than a Redis error was
+    retried forever, and the outbox filled behind it."""
+    client = FakeRedis()
+    client.fail = TypeError('a bug in a client library')
+    ctx = context()
+    writer = running(ctx, client)
+    for n in range(3):
+        writer.submit('socket.io', fields(n))
+    assert writer.flush(5), 'the batch was retried forever'
+    assert ctx.stats.snapshot()['write_errors'] == 3
+    client.fail = None
+    writer.submit('socket.io', fields(3))
+    assert writer.flush(5)
+    assert written(client) == [3]
+
+
+def test_a_waiting_emit_gives_up_as_soon_as_redis_goes_away(running):
+    """A full outbox waits for room while Redis is reachable; once the
+    writer finds Redis gone, the emit waiting drops at once instead of
+    waiting out ``outbox_timeout``."""
+    client = FakeRedis()
+    client.gate = threading.Event()
+    ctx = context(outbox_size=2, outbox_timeout=30)
+    writer = running(ctx, client)
+    writer.submit('socket.io', fields(0))
+    writer.submit('socket.io', fields(1))
+    while client.transactions < 1:  # the batch is in flight
+        time.sleep(0.01)
+
+    def redis_goes_away():
+        time.sleep(0.3)
+        client.fail = redis.exceptions.ConnectionError('gone')
+        client.gate.set()
+
+    threading.Thread(target=redis_goes_away).start()
+    started = time.monotonic()
+    assert not writer.submit('socket.io', fields(2))
+    assert time.monotonic() - started < 3
+    assert ctx.stats.snapshot()['outbox_dropped'] == 1
