@@ -5,7 +5,9 @@ of server B receives, through
 * ``redis-pubsub``: python-socketio's ``socketio.RedisManager``;
 * ``node-streams``: two Node.js servers with the official
   ``@socket.io/redis-streams-adapter``
-  (when ``tests/node/node_modules`` is installed; ``--no-node`` skips it).
+  (when ``tests/node/node_modules`` is installed; ``--no-node`` skips it);
+* ``streams@base``, with ``--baseline DIR``: this project's manager as
+  another checkout (``DIR``) has it, to compare two versions in one run.
 
 All run in one go on loopback, on one private ``redis-server``, with the
 same payload, so that the ratios between them mean something even on a
@@ -31,7 +33,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 import websocket  # noqa: E402
 
@@ -159,11 +162,12 @@ def median_of(rounds: list) -> dict:
 
 
 def python_peer(kind: str, name: str, redis: RedisServer, args,
-                log_dir: Path) -> Peer:
+                log_dir: Path, checkout: Path = REPO) -> Peer:
     servers = [ServerProcess(ServerConfig(
         redis_url=redis.url, name=f'{name}-{side}',
         async_mode=args.async_mode, manager=kind,
-        options={} if kind == 'pubsub' else {'stream_name': name}),
+        options={} if kind == 'pubsub' else {'stream_name': name},
+        app=checkout / 'tests' / 'apps' / 'cluster_app.py'),
         log_dir) for side in 'AB']
     for server in servers:
         server.start()
@@ -189,6 +193,8 @@ def main() -> None:
     parser.add_argument('--payload-bytes', type=int, default=100)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--no-node', action='store_true')
+    parser.add_argument('--baseline', type=Path, metavar='DIR',
+                        help='also measure the manager of another checkout')
     args = parser.parse_args()
     payload = 'x' * args.payload_bytes
 
@@ -198,6 +204,9 @@ def main() -> None:
         try:
             peers.append(python_peer('streams', 'redis-streams', redis, args,
                                      log_dir))
+            if args.baseline:
+                peers.append(python_peer('streams', 'streams@base', redis,
+                                         args, log_dir, args.baseline))
             peers.append(python_peer('pubsub', 'redis-pubsub', redis, args,
                                      log_dir))
             if not args.no_node and node_modules_ready():

@@ -167,7 +167,8 @@ class ClusterAPI:
 
     def stats(self) -> Dict[str, int]:
         """Counters (see :data:`sio_redis_streams.COUNTERS`) and the current
-        ``outbox_depth`` and ``pending_requests``."""
+        ``outbox_depth``, ``pending_requests`` and ``tracked_servers`` (the
+        (namespace, server) pairs of the table of live servers)."""
         return self._driver.stats()
 
     # -- shared by the methods above ---------------------------------------

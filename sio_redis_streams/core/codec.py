@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json as stdlib_json
 import re
 from typing import Any, Dict, Mapping, Optional
@@ -29,6 +30,9 @@ _MAY_CARRY_BINARY = frozenset({
     MessageType.BROADCAST, MessageType.FETCH_SOCKETS_RESPONSE,
     MessageType.SERVER_SIDE_EMIT, MessageType.SERVER_SIDE_EMIT_RESPONSE,
     MessageType.BROADCAST_ACK})
+
+#: How msgpack starts a timestamp (extension -1) of 4, 8 or 12 bytes.
+_TIMESTAMP = re.compile(rb'\xd6\xff|\xd7\xff|\xc7\x0c\xff')
 
 #: A message type as a stream entry writes it: a few ASCII digits (``int()``
 #: alone would take ``'²'`` or a number of thousands of digits).
@@ -89,8 +93,16 @@ def entry_id_key(entry_id: str) -> tuple:
     return int(ms), int(seq or 0)
 
 
+#: ``JSON.stringify``'s output, made once (the stdlib's dumps() builds an
+#: encoder at every call when given arguments).
+_STDLIB_ENCODER = stdlib_json.JSONEncoder(separators=(',', ':'),
+                                          ensure_ascii=False)
+
+
 def dumps_json(data: Any, json_module: Any = stdlib_json) -> str:
     """JSON text as ``JSON.stringify`` writes it, where the module allows."""
+    if _stdlib_dumps(json_module):
+        return _STDLIB_ENCODER.encode(data)
     try:
         return json_module.dumps(data, separators=(',', ':'),
                                  ensure_ascii=False)
@@ -101,17 +113,39 @@ def dumps_json(data: Any, json_module: Any = stdlib_json) -> str:
 
 def encode_entry(message: Message,
                  json_module: Any = stdlib_json) -> Dict[str, str]:
-    """The fields of the stream entry that carries ``message``."""
+    """The fields of the stream entry that carries ``message``: its data as
+    JSON, or as base64 msgpack when it holds binary (as the Node adapter,
+    only for the types that carry user data)."""
     fields = {'uid': message.uid, 'nsp': message.nsp,
               'type': str(int(message.TYPE))}
     data = message.to_data()
-    if data is not None:
-        if message.TYPE in _MAY_CARRY_BINARY and has_binary(data):
-            packed = msgpack.packb(data, use_bin_type=True)
-            fields['data'] = base64.b64encode(packed).decode('ascii')
-        else:
-            fields['data'] = dumps_json(data, json_module)
+    if data is None:
+        return fields
+    if message.TYPE not in _MAY_CARRY_BINARY:
+        fields['data'] = dumps_json(data, json_module)
+    elif not _stdlib_dumps(json_module):
+        # another module might write bytes as text: look for them first
+        fields['data'] = _binary_data(data) if has_binary(data) \
+            else dumps_json(data, json_module)
+    else:
+        try:  # binary is rare: the stdlib's encoder refuses it in passing
+            fields['data'] = _STDLIB_ENCODER.encode(data)
+        except TypeError:
+            if not has_binary(data):
+                raise
+            fields['data'] = _binary_data(data)
     return fields
+
+
+def _stdlib_dumps(json_module: Any) -> bool:
+    """Whether the module writes JSON with the stdlib's ``dumps`` (as
+    python-socketio's, ``engineio.json``, does)."""
+    return getattr(json_module, 'dumps', None) is stdlib_json.dumps
+
+
+def _binary_data(data: Any) -> str:
+    return base64.b64encode(msgpack.packb(data, use_bin_type=True)).decode(
+        'ascii')
 
 
 def decode_entry(fields: Mapping[bytes, bytes],
@@ -153,7 +187,7 @@ def decode_pubsub(payload: bytes,
         raise MalformedMessage(
             f'payload of {len(payload)} bytes is over the limit of '
             f'{max_size}')
-    value = _unpack(payload)
+    value = unpack(payload)
     if not isinstance(value, dict):
         raise MalformedMessage('payload is not a map')
     uid, nsp, type_ = value.get('uid'), value.get('nsp'), value.get('type')
@@ -195,11 +229,38 @@ def _decode_data(raw: bytes, json_module: Any) -> Any:
         packed = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
         raise MalformedMessage('data is neither JSON nor base64') from None
-    return _unpack(packed)
+    return unpack(packed)
 
 
-def _unpack(packed: bytes) -> Any:
+def unpack(packed: bytes) -> Any:
+    """msgpack, as a peer may write it: a timestamp (what the Node adapter
+    writes for a ``Date``) becomes the ISO 8601 text ``JSON.stringify``
+    would give; any other extension type is malformed.
+
+    :raises MalformedMessage: for anything msgpack or this cannot take.
+    """
     try:
-        return msgpack.unpackb(packed, raw=False)
+        value = msgpack.unpackb(packed, raw=False, ext_hook=_no_extension,
+                                timestamp=3)
+    except MalformedMessage:
+        raise
     except Exception as exc:  # msgpack raises a zoo of exception types
         raise MalformedMessage(f'data is not msgpack: {exc}') from None
+    if _TIMESTAMP.search(packed):  # rare: only then look for them
+        value = _dates_as_text(value)
+    return value
+
+
+def _no_extension(code: int, data: bytes) -> Any:
+    raise MalformedMessage(f'msgpack extension type {code}')
+
+
+def _dates_as_text(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec='milliseconds').replace('+00:00',
+                                                                'Z')
+    if isinstance(value, list):
+        return [_dates_as_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _dates_as_text(item) for key, item in value.items()}
+    return value

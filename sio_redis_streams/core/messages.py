@@ -58,6 +58,8 @@ class BroadcastOptions:
            flags: Optional[Mapping[str, Any]] = None) -> 'BroadcastOptions':
         """Options from what an API call takes: ``None``, one room, or
         several."""
+        if rooms is None and except_rooms is None and not flags:
+            return EVERYONE
         return cls(as_tuple(rooms), as_tuple(except_rooms),
                    MappingProxyType(dict(flags)) if flags else _NO_FLAGS)
 
@@ -76,14 +78,24 @@ class BroadcastOptions:
     def from_wire(cls, value: Any) -> 'BroadcastOptions':
         if not isinstance(value, dict):
             raise MalformedMessage('opts is not a map')
+        rooms = value.get('rooms', _NONE)
+        except_rooms = value.get('except', _NONE)
         flags = value.get('flags')
+        if rooms == [] and except_rooms == [] and (flags is None or
+                                                   flags == {}):
+            return EVERYONE  # the most common case, shared
         if flags is None:
             flags = {}
         if not isinstance(flags, dict):
             raise MalformedMessage('opts.flags is not a map')
-        return cls(rooms_of(value.get('rooms', []), 'opts.rooms'),
-                   rooms_of(value.get('except', []), 'opts.except'),
-                   MappingProxyType(dict(flags)))
+        return cls(rooms_of(rooms, 'opts.rooms'),
+                   rooms_of(except_rooms, 'opts.except'),
+                   MappingProxyType(dict(flags)) if flags else _NO_FLAGS)
+
+
+#: Options that address every socket of a namespace.
+EVERYONE = BroadcastOptions()
+_NONE: list = []
 
 
 @dataclass(frozen=True)
@@ -142,7 +154,7 @@ class Broadcast(Request):
     TYPE = MessageType.BROADCAST
     event: str = ''
     args: Tuple[Any, ...] = ()
-    opts: BroadcastOptions = BroadcastOptions()
+    opts: BroadcastOptions = EVERYONE
     packet_type: int = 2
 
     def to_data(self) -> Dict[str, Any]:
@@ -168,7 +180,7 @@ class Broadcast(Request):
 @dataclass(frozen=True)
 class SocketsJoin(Message):
     TYPE = MessageType.SOCKETS_JOIN
-    opts: BroadcastOptions = BroadcastOptions()
+    opts: BroadcastOptions = EVERYONE
     rooms: Tuple[Room, ...] = ()
 
     def to_data(self) -> Dict[str, Any]:
@@ -187,7 +199,7 @@ class SocketsLeave(SocketsJoin):
 @dataclass(frozen=True)
 class DisconnectSockets(Message):
     TYPE = MessageType.DISCONNECT_SOCKETS
-    opts: BroadcastOptions = BroadcastOptions()
+    opts: BroadcastOptions = EVERYONE
     close: bool = False
 
     def to_data(self) -> Dict[str, Any]:
@@ -206,7 +218,7 @@ class DisconnectSockets(Message):
 @dataclass(frozen=True)
 class FetchSockets(Request):
     TYPE = MessageType.FETCH_SOCKETS
-    opts: BroadcastOptions = BroadcastOptions()
+    opts: BroadcastOptions = EVERYONE
 
     def to_data(self) -> Dict[str, Any]:
         return {'opts': self.opts.to_wire(), 'requestId': self.request_id}
@@ -326,6 +338,9 @@ MESSAGE_CLASSES: Dict[MessageType, Type[Message]] = {
         DisconnectSockets, FetchSockets, FetchSocketsResponse,
         ServerSideEmit, ServerSideEmitResponse, BroadcastClientCount,
         BroadcastAck, AdapterClose)}
+# the same by plain int, for the decoder (no enum lookup per message)
+_CLASS_OF: Dict[int, Type[Message]] = {
+    int(t): c for t, c in MESSAGE_CLASSES.items()}
 
 
 def from_wire(type_: int, uid: str, nsp: str, data: Any) -> Message:
@@ -333,10 +348,9 @@ def from_wire(type_: int, uid: str, nsp: str, data: Any) -> Message:
 
     :raises MalformedMessage: anything that does not fit the protocol.
     """
-    try:
-        cls = MESSAGE_CLASSES[MessageType(type_)]
-    except ValueError:
-        raise MalformedMessage(f'unknown message type {type_}') from None
+    cls = _CLASS_OF.get(type_)
+    if cls is None:
+        raise MalformedMessage(f'unknown message type {type_}')
     if not nsp.startswith('/'):
         raise MalformedMessage(f'namespace {nsp[:50]!r} does not start with /')
     if cls.to_data is Message.to_data:

@@ -16,6 +16,10 @@ from typing import Dict, Optional
 
 from .messages import AdapterClose, Heartbeat, InitialHeartbeat, Message
 
+#: The most (namespace, server) pairs tracked: a peer that announces
+#: endless server ids cannot grow the table past it.
+MAX_TRACKED = 10_000
+
 
 class Presence:
     """The table of live servers, and the check of this server's own
@@ -35,6 +39,9 @@ class Presence:
         self._own_seen = 0.0
         self._published_at: Optional[float] = None
         self._missed = 0
+        self._tracked = 0
+        #: messages of servers not tracked because the table was full
+        self.untracked = 0
 
     def heard(self, message: Message, now: Optional[float] = None) -> bool:
         """Note a PUB/SUB message: its sender is alive (or leaving). Returns
@@ -46,14 +53,21 @@ class Presence:
                 self._own_seen = now
             return False
         with self._lock:
+            servers = self._last_seen.get(message.nsp)
             if isinstance(message, AdapterClose):
-                servers = self._last_seen.get(message.nsp, {})
-                servers.pop(message.uid, None)
-                if not servers:
-                    self._last_seen.pop(message.nsp, None)
+                if servers and servers.pop(message.uid, None) is not None:
+                    self._tracked -= 1
+                    if not servers:
+                        del self._last_seen[message.nsp]
+            elif servers is not None and message.uid in servers:
+                servers[message.uid] = now
+            elif self._tracked >= MAX_TRACKED:
+                self.untracked += 1
+                return False
             else:
                 self._last_seen.setdefault(message.nsp, {})[message.uid] = \
                     now
+                self._tracked += 1
         return isinstance(message, InitialHeartbeat)
 
     def live_count(self, namespace: str = '/',
@@ -74,14 +88,20 @@ class Presence:
                 for uid in [u for u, seen in servers.items()
                             if seen <= horizon]:
                     del servers[uid]
+                    self._tracked -= 1
                 if not servers:
                     del self._last_seen[namespace]
 
     @property
     def namespaces_tracked(self) -> int:
-        """How many namespaces the table holds (for bounds checks)."""
+        """How many namespaces the table holds."""
         with self._lock:
             return len(self._last_seen)
+
+    @property
+    def servers_tracked(self) -> int:
+        """How many (namespace, server) pairs the table holds."""
+        return self._tracked
 
     def check_own(self, published: bool, subscribed: bool,
                   now: Optional[float] = None) -> bool:

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import msgpack
 
-from .codec import ENTRY_ID_RE, decode_entry, entry_id_key, next_entry_id
+from .codec import ENTRY_ID_RE, decode_entry, entry_id_key, \
+    next_entry_id, unpack
 from .messages import Broadcast, BroadcastOptions, MalformedMessage, \
     MessageType, Room, rooms_of
 
@@ -48,9 +49,8 @@ class Session:
     @classmethod
     def from_wire(cls, raw: bytes) -> 'Session':
         try:
-            value = msgpack.unpackb(base64.b64decode(raw, validate=True),
-                                    raw=False)
-        except Exception as exc:  # binascii.Error, or any msgpack error
+            value = unpack(base64.b64decode(raw, validate=True))
+        except (ValueError, TypeError) as exc:  # binascii, or MalformedMessage
             raise MalformedMessage(f'session is not base64 msgpack: '
                                    f'{exc}') from None
         if not isinstance(value, dict) or \

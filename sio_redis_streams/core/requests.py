@@ -122,9 +122,12 @@ class CollectRequest(Request):
         return len(self._answered - {self.uid})
 
     def _take(self, message: Message) -> None:
-        if message.uid not in self._answered:
-            self._answered.add(message.uid)
-            self.responses.extend(self._collect(message))
+        if message.uid in self._answered or (
+                self._servers_expected is not None and
+                len(self._answered) >= self._servers_expected):
+            return  # one answer a server, and no more servers than asked
+        self._answered.add(message.uid)
+        self.responses.extend(self._collect(message))
 
     def _take_echo(self) -> None:
         self._answered.add(self.uid)

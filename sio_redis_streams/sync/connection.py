@@ -34,6 +34,9 @@ _PIPELINE_ERROR_MARK = ' of pipeline caused error: '
 #: into a new pool, they would contradict the arguments set here.
 _POOL_MANAGED_KWARGS = ('maint_notifications', 'orig_', 'himport_registry')
 
+#: The connections of a client many tasks share (see ``shared``).
+SHARED_POOL_SIZE = 50
+
 
 class RedisConnector:
     """Makes the Redis (or Valkey) clients of one manager.
@@ -67,25 +70,38 @@ class RedisConnector:
             if hasattr(exceptions, name))
 
     def client(self, role: str, socket_timeout: Optional[float],
-               on_connect: Optional[Callable[[Any], None]] = None) -> Any:
+               on_connect: Optional[Callable[[Any], None]] = None,
+               shared: bool = False) -> Any:
         """A new client with its own pool for ``role``, whose reads give up
         after ``socket_timeout`` seconds (``None``: never).
 
         :param on_connect: replaces the hand-shake of each new connection
                            of the client; it must call the connection's
                            ``on_connect()`` itself.
+        :param shared: many tasks use the client at once (a reconnect storm
+                       restores hundreds of sessions together): its pool
+                       holds :data:`SHARED_POOL_SIZE` connections, and a
+                       task waits for a free one rather than fail.
         """
         overrides = self._role_kwargs(role, socket_timeout)
         if on_connect is not None:  # redis_connect_func, valkey_connect_func
             overrides[f'{self.module.__name__}_connect_func'] = on_connect
+        pool_kwargs: Dict[str, Any] = {}
+        if shared:
+            pool_kwargs = {'max_connections': SHARED_POOL_SIZE,
+                           'timeout': self._options.socket_timeout}
         if self._options.redis_client is not None:
-            client = self._clone(self._options.redis_client, overrides)
+            client = self._clone(self._options.redis_client, overrides,
+                                 pool_kwargs)
         elif urlparse(self._url).scheme.endswith('+sentinel'):
             client = self._sentinel_client(overrides)
         else:
             kwargs = dict(self._options.redis_options)
             kwargs.update(overrides)
-            client = self._client_class().from_url(self._url, **kwargs)
+            pool_class = self.module.BlockingConnectionPool if shared \
+                else self.module.ConnectionPool
+            client = self._client_class()(connection_pool=pool_class.from_url(
+                self._url, **kwargs, **pool_kwargs))
         self._clients.append(client)
         return client
 
@@ -127,7 +143,8 @@ class RedisConnector:
             'client_name': re.sub(r'\s', '_', f'{self._name}:{role}'),
         }
 
-    def _clone(self, client: Any, overrides: Dict[str, Any]) -> Any:
+    def _clone(self, client: Any, overrides: Dict[str, Any],
+               pool_kwargs: Dict[str, Any]) -> Any:
         pool = client.connection_pool
         kwargs = {key: value for key, value in pool.connection_kwargs.items()
                   if not key.startswith(_POOL_MANAGED_KWARGS)}
@@ -138,8 +155,10 @@ class RedisConnector:
                                   connection_class=pool.connection_class,
                                   **kwargs)
         else:
-            new_pool = self.module.ConnectionPool(
-                connection_class=pool.connection_class, **kwargs)
+            pool_class = self.module.BlockingConnectionPool if pool_kwargs \
+                else self.module.ConnectionPool
+            new_pool = pool_class(connection_class=pool.connection_class,
+                                  **kwargs, **pool_kwargs)
         return self._client_class()(connection_pool=new_pool)
 
     def _sentinel_client(self, overrides: Dict[str, Any]) -> Any:

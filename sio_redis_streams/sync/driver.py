@@ -60,7 +60,8 @@ class SyncDriver:
                                         options.connection_state_recovery)
         self.presence = Presence(uid, options.heartbeat_interval,
                                  options.heartbeat_timeout)
-        self.commands = connector.client('commands', options.socket_timeout)
+        self.commands = connector.client('commands', options.socket_timeout,
+                                         shared=True)
         self.writer = StreamWriter(self.context, connector.client(
             'writer', options.socket_timeout))
         self.pubsub = PubSub(self.context, self.commands,
@@ -335,6 +336,7 @@ class SyncDriver:
         values = self.context.stats.snapshot()
         values['outbox_depth'] = self.writer.depth
         values['pending_requests'] = len(self.protocol.requests)
+        values['tracked_servers'] = self.presence.servers_tracked
         return values
 
 

@@ -56,6 +56,15 @@ class LocalSockets:
                         self._manager.get_participants(namespace, room))
         return sids
 
+    def rooms_of(self, sid: str, namespace: str) -> List[Room]:
+        """The rooms of a socket, its own sid included. Unlike
+        python-socketio's ``get_rooms``, safe while other threads connect
+        and disconnect sockets: it reads a snapshot of the namespace's
+        rooms (taking it runs no Python code, so no thread interleaves)."""
+        rooms = list(self._manager.rooms.get(namespace, {}).items())
+        return [name for name, members in rooms
+                if name is not None and sid in members]
+
     def select(self, namespace: str, opts: BroadcastOptions) -> List[str]:
         """The sockets that ``opts`` addresses."""
         sids = self.sids_in(namespace, opts.rooms or [None])
@@ -133,8 +142,7 @@ class LocalSockets:
         eio_sid = self._manager.eio_sid_from_sid(sid, namespace)
         return {'id': sid,
                 'handshake': self._handshake(eio_sid, namespace),
-                'rooms': [r for r in self._manager.get_rooms(sid, namespace)
-                          if r is not None],
+                'rooms': self.rooms_of(sid, namespace),
                 'data': self.get_data(sid, namespace)}
 
     def get_data(self, sid: str, namespace: str) -> Any:

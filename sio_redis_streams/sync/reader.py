@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from ..core import codec
@@ -117,7 +118,7 @@ class StreamReader:
         if position.last_id is None:
             position.at_tail(self._stream_info())
         entries = self._verified_read() if position.verify else self._read()
-        position.read(len(entries))
+        position.read(len(entries), time.monotonic())
         self._dispatch(entries)
 
     def _read(self) -> List[Entry]:
@@ -145,13 +146,14 @@ class StreamReader:
                 raise info
             info = None
         entries = _entries(response)
-        verdict = self.position.verified(info, len(entries),
-                                         self._context.options.read_count)
-        if verdict.gap:
+        gap = self.position.verified(info, len(entries),
+                                     self._context.options.read_count,
+                                     time.monotonic())
+        if gap:
             self._context.stats.incr('gaps')
-            self._context.logger.warning('gap in stream %s: %s',
-                                         self.stream, verdict.gap)
-        return [] if verdict.restart else entries
+            self._context.logger.warning('gap in stream %s: %s', self.stream,
+                                         gap)
+        return entries
 
     def _info_and_read(self, transaction: bool) -> List[Any]:
         pipe = self._client.pipeline(transaction=transaction)

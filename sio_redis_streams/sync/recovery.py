@@ -202,8 +202,7 @@ class Recovery(NoRecovery):
         for namespace, sid in sockets:
             pid = None if sid is None else self._book.pid_of(namespace, sid)
             if pid is not None:
-                rooms = self._manager.get_rooms(sid, namespace)
                 sessions.append(Session(
-                    sid, pid, [r for r in rooms if r is not None],
+                    sid, pid, self._local.rooms_of(sid, namespace),
                     self._local.get_data(sid, namespace)))
         return sessions

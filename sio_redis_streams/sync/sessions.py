@@ -2,9 +2,10 @@
 and taking one back with the packets its client missed."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..core.messages import MalformedMessage
 from ..core.recovery import Restored
@@ -34,13 +35,14 @@ class SessionStore:
         self._json = json_module
         self._lock = threading.Lock()
         self._queued = threading.Condition(self._lock)
-        self._waiting: List[Session] = []
+        # by pid, oldest first
+        self._waiting: Dict[str, Session] = {}
 
     def save(self, sessions: List[Session]) -> None:
         """Keep ``sessions`` for ``max_disconnection_duration`` (queued)."""
         if sessions:
             with self._lock:
-                self._waiting.extend(sessions)
+                self._waiting.update((s.pid, s) for s in sessions)
                 self._queued.notify()
 
     def run(self) -> None:
@@ -67,8 +69,8 @@ class SessionStore:
                         'closing: no time left to store %d sessions, they '
                         'will not be recovered', len(self._waiting))
                     self._waiting.clear()
-                batch = self._waiting[:SAVE_BATCH]
-                del self._waiting[:SAVE_BATCH]
+                batch = [self._waiting.pop(pid) for pid in
+                         list(itertools.islice(self._waiting, SAVE_BATCH))]
             if not batch:
                 return
             self._store(batch)
@@ -161,7 +163,13 @@ class SessionStore:
         return replay.packets
 
     def _take(self, pid: str) -> Optional[Session]:
-        """GET and DEL at once: a session can be recovered only once."""
+        """GET and DEL at once: a session can be recovered only once. A
+        client back before its session was stored takes it from the
+        queue."""
+        with self._lock:
+            queued = self._waiting.pop(pid, None)
+        if queued is not None:
+            return queued
         pipe = self._commands.pipeline(transaction=True)
         pipe.get(self._key(pid))
         pipe.delete(self._key(pid))

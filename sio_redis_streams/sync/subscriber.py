@@ -157,8 +157,7 @@ class PubSub:
             self._confirm(raw['channel'], supervisor)
         elif kind in ('message', 'smessage'):
             try:
-                message = codec.decode_pubsub(raw.get('data'),
-                                              self._options.max_message_size)
+                message = self._decode(raw)
             except MalformedMessage as exc:
                 self._context.stats.incr('bad_messages')
                 self._context.logger.warning(
@@ -166,6 +165,22 @@ class PubSub:
                     raw.get('channel'), exc)
                 return
             self._handle(message)
+
+    def _decode(self, raw: Dict[str, Any]) -> Message:
+        """A message, which must name the namespace of its channel: what a
+        peer writes in ``nsp`` must not reach tables this server keeps for
+        namespaces it does not serve."""
+        message = codec.decode_pubsub(raw.get('data'),
+                                      self._options.max_message_size)
+        channel = raw.get('channel')
+        if isinstance(channel, bytes):
+            channel = channel.decode(errors='replace')
+        with self._lock:
+            namespace = self._wanted.get(channel)
+        if message.nsp != namespace:
+            raise MalformedMessage(f'namespace {message.nsp[:50]!r} on the '
+                                   f'channel of {namespace!r}')
+        return message
 
     def _confirm(self, channel: Any, supervisor: Supervisor) -> None:
         channel = channel.decode() if isinstance(channel, bytes) else channel

@@ -83,6 +83,42 @@ const operations = {
   emit: ({ name, event, args = [] }) =>
     entry(name).socket.timeout(10000).emitWithAck(event, ...fromJson(args)).then(toJson),
 
+  // many sockets at once, named prefix0, prefix1...; resolves once all are
+  // connected
+  connectMany: async ({ prefix, count, url, namespace = "/" }) => {
+    const names = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+    await Promise.all(names.map((name) => operations.connect({ name, url, namespace })));
+    return { ok: true };
+  },
+
+  // drop the transports of all the sockets named prefix...
+  dropMany: ({ prefix }) => {
+    for (const [name, record] of sockets) {
+      if (name.startsWith(prefix)) record.socket.io.engine.close();
+    }
+    return { ok: true };
+  },
+
+  // for each socket named prefix...: its sid now and at its first connect,
+  // whether its last connect recovered its session, and the "n" of each
+  // received event named event, in order
+  summary: ({ prefix, event }) => {
+    const result = {};
+    for (const [name, record] of sockets) {
+      if (!name.startsWith(prefix)) continue;
+      const connects = record.events.filter((e) => e[0] === "$connect");
+      result[name] = {
+        connected: record.socket.connected,
+        firstSid: connects.length ? connects[0][1] : null,
+        sid: record.socket.id ?? null,
+        connects: record.connects,
+        recovered: connects.length ? connects[connects.length - 1][2] : false,
+        numbers: record.events.filter((e) => e[0] === event).map((e) => e[1]?.n),
+      };
+    }
+    return result;
+  },
+
   close: ({ name }) => {
     entry(name).socket.disconnect();
     sockets.delete(name);

@@ -42,6 +42,8 @@ class RecordingClient:
         )
         self._handle_in_arrival_order()
         self._received: dict[tuple[str, str], list[Args]] = defaultdict(list)
+        self._arrivals: dict[tuple[str, str], list[float]] = \
+            defaultdict(list)
         self._condition = threading.Condition()
         self.namespaces: list[str] = []
 
@@ -97,10 +99,16 @@ class RecordingClient:
         with self._condition:
             return list(self._received[(namespace, event)])
 
+    def times(self, event: str, namespace: str = '/') -> list[float]:
+        """When each ``event`` arrived (``time.time()``), in order."""
+        with self._condition:
+            return list(self._arrivals[(namespace, event)])
+
     def clear(self) -> None:
         """Forget everything recorded so far."""
         with self._condition:
             self._received.clear()
+            self._arrivals.clear()
 
     def wait_for(
         self,
@@ -164,6 +172,7 @@ class RecordingClient:
     def _record(self, namespace: str, event: str, args: Args) -> None:
         with self._condition:
             self._received[(namespace, event)].append(args)
+            self._arrivals[(namespace, event)].append(time.time())
             self._condition.notify_all()
 
     def _summary(self) -> dict[str, int]:

@@ -100,6 +100,23 @@ class JsClients:
                 raise TimeoutError('condition not met')
             time.sleep(0.05)
 
+    def connect_many(self, prefix: str, count: int, url: str,
+                     namespace: str = '/') -> None:
+        """Connect ``count`` sockets, named ``prefix0``..., at once."""
+        self.request('connectMany', timeout=60.0, prefix=prefix,
+                     count=count, url=url, namespace=namespace)
+
+    def drop_many(self, prefix: str) -> None:
+        """Drop the transports of every socket named ``prefix...``."""
+        self.request('dropMany', prefix=prefix)
+
+    def summary(self, prefix: str, event: str) -> dict:
+        """Per socket named ``prefix...``: ``sid``, ``firstSid``,
+        ``connects``, ``connected``, ``recovered`` (its last connect) and
+        ``numbers`` (the ``n`` of each ``event`` received, in order)."""
+        return self.request('summary', timeout=60.0, prefix=prefix,
+                            event=event)
+
     def stop(self) -> None:
         """End the Node process and its sockets."""
         if self._process.poll() is None:

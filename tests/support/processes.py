@@ -31,12 +31,14 @@ class ServerConfig:
     manager: str = 'streams'
     options: dict[str, Any] = field(default_factory=dict)
     log_level: str = 'WARNING'
+    #: the app to run: another checkout's, to compare two versions
+    app: Path = CLUSTER_APP
 
     def argv(self, port: int) -> list[str]:
         """The command line, run with the current interpreter."""
         return [
             sys.executable,
-            str(CLUSTER_APP),
+            str(self.app),
             '--port',
             str(port),
             '--redis-url',

@@ -22,19 +22,39 @@ def entry(n, **changes):
 
 
 class CannedClient:
-    """Answers XREAD with the batches given, then stops the reader."""
+    """Answers XREAD with the batches given, then stops the reader; a
+    verified read gets a stream state that shows no loss (as Redis < 7)."""
 
     def __init__(self, ctx, batches):
         self._ctx = ctx
         self._batches = list(batches)
         self.reads_from = []
 
-    def xread(self, streams, count, block):
+    def xread(self, streams, count, block=None):
         self.reads_from.append(streams['socket.io'])
         if not self._batches:
             self._ctx.stopping.set()
             return []
         return [[b'socket.io', self._batches.pop(0)]]
+
+    def pipeline(self, transaction=True):
+        return CannedPipeline(self)
+
+
+class CannedPipeline:
+    def __init__(self, client):
+        self._client = client
+        self._read = None
+
+    def xinfo_stream(self, stream):
+        pass
+
+    def xread(self, streams, count):
+        self._read = streams
+
+    def execute(self, raise_on_error=True):
+        return [{'last-generated-id': b'999999-0'},
+                self._client.xread(self._read, 0)]
 
 
 def read_all(batches, handle, **options):
@@ -42,7 +62,7 @@ def read_all(batches, handle, **options):
     reader = StreamReader(ctx, 'socket.io', json, handle)
     reader._client = CannedClient(ctx, batches)
     reader.position.at_tail(None)
-    thread = threading.Thread(target=reader.run)
+    thread = threading.Thread(target=reader.run, daemon=True)
     thread.start()
     thread.join(5)
     assert not thread.is_alive()
@@ -104,3 +124,14 @@ def test_each_read_continues_after_the_last_entry():
     reader.position.at_tail(None)
     reader.run()
     assert client.reads_from == ['0-0', '2-0', '5-0']
+
+
+def test_the_outage_warning_says_where_reading_will_resume():
+    """Before, a reader that never found its starting point (a wrong
+    password, say) said it would resume "after None"."""
+    ctx = context()
+    reader = StreamReader(ctx, 'socket.io', json, lambda m, i: None)
+    assert 'None' not in reader._resume()
+    assert 'end of the stream' in reader._resume()
+    reader.position.last_id = '7-1'
+    assert reader._resume() == 'will resume after 7-1'
