@@ -167,8 +167,10 @@ class ClusterAPI:
 
     def stats(self) -> Dict[str, int]:
         """Counters (see :data:`sio_redis_streams.COUNTERS`) and the current
-        ``outbox_depth``, ``pending_requests`` and ``tracked_servers`` (the
-        (namespace, server) pairs of the table of live servers)."""
+        ``outbox_depth``, ``pending_requests``, ``tracked_servers`` (the
+        (namespace, server) pairs of the table of live servers) and
+        ``untracked_heartbeats`` (messages of servers not tracked because
+        that table was full)."""
         return self._driver.stats()
 
     # -- shared by the methods above ---------------------------------------

@@ -337,6 +337,7 @@ class SyncDriver:
         values['outbox_depth'] = self.writer.depth
         values['pending_requests'] = len(self.protocol.requests)
         values['tracked_servers'] = self.presence.servers_tracked
+        values['untracked_heartbeats'] = self.presence.untracked
         return values
 
 

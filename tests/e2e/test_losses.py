@@ -93,9 +93,13 @@ def test_a_wipe_while_both_servers_write_is_reported_by_both(
         for sender in ('alice', 'bob'):
             got = [e[0]['n'] for e in client.events('seq')
                    if e[0]['from'] == sender]
-            # what was wiped unread is lost; the rest once, in order
-            assert got == sorted(set(got)) and got[-1] == total, \
+            # what was wiped unread is lost; the rest in order; an entry
+            # whose write was cut by the kill is sent again (the writer
+            # cannot find it in the new stream), so a server that had read
+            # it before the wipe gets it twice
+            assert got == sorted(got) and got[-1] == total, \
                 (server.name, sender)
+            assert len(got) - len(set(got)) <= 2, (server.name, sender)
         assert stats(client)['gaps'] >= 1, server.name
         assert RESET.search(server.logs()), server.name
     no_task_crashed(a, b)

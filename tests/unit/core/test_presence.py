@@ -149,3 +149,22 @@ def test_own_initial_heartbeat_is_not_a_heartbeat_heard_back():
     table.heard(InitialHeartbeat(ME, '/'), now=100.5)
     assert table.check_own(True, True, now=101) is False
     assert table.check_own(True, True, now=102) is True
+
+
+def test_the_table_is_bounded(monkeypatch):
+    """A peer announcing endless server ids fills the table to its bound,
+    no further; servers already known stay fresh, and room comes back as
+    servers leave or expire."""
+    monkeypatch.setattr('sio_redis_streams.core.presence.MAX_TRACKED', 50)
+    table = presence()
+    for n in range(80):
+        table.heard(Heartbeat(f'peer{n}', '/'), now=100)
+    assert (table.servers_tracked, table.untracked) == (50, 30)
+    assert table.heard(InitialHeartbeat('peer3', '/'), now=101) is True
+    assert table.live_count('/', now=103.5) == 2  # only peer3 is fresh
+    table.heard(AdapterClose('peer4', '/'), now=101)
+    assert table.servers_tracked == 49
+    table.expire(now=103.5)
+    assert table.servers_tracked == 1
+    table.heard(Heartbeat('newcomer', '/'), now=103.5)
+    assert table.live_count('/', now=103.5) == 3

@@ -251,3 +251,16 @@ def test_pending_expire(now, expired, left):
     assert pending.expire(now=now) == expired
     assert len(pending) == left
     assert pending.expire(now=now) == 0
+
+
+def test_no_more_answers_than_servers_asked():
+    request = CollectRequest(5, lambda m: list(m.sockets), 'me')
+    request.expect_servers(2)
+    request.on_response(FetchSocketsResponse('a', '/', request.id,
+                                             ({'id': 1},)))
+    request.on_response(FetchSocketsResponse('b', '/', request.id,
+                                             ({'id': 2},)))
+    assert request.done
+    request.on_response(FetchSocketsResponse('c', '/', request.id,
+                                             ({'id': 3},)))
+    assert request.responses == [{'id': 1}, {'id': 2}]
