@@ -152,12 +152,12 @@ class RedisStreamsManager(ClusterAPI, socketio.Manager):
             super().emit(event, data, namespace, room=room,
                          skip_sid=skip_sid, callback=callback)
         opts = BroadcastOptions.of(room, skip_sid)
-        message = self._driver.protocol.broadcast(namespace, event,
-                                                  arguments(data), opts)
         if callback is None:
-            self._driver.submit(message)
+            self._driver.submit(self._driver.protocol.broadcast(
+                namespace, event, arguments(data), opts))
         elif not self._is_local_sid(room, namespace):
-            self._emit_with_callback(message, callback)
+            self._emit_with_callback(namespace, event, arguments(data), opts,
+                                     callback)
 
     def call_socket(self, event: str, args: tuple, sid: str, namespace: str,
                     timeout: float) -> Any:
@@ -209,16 +209,16 @@ class RedisStreamsManager(ClusterAPI, socketio.Manager):
 
     # -- helpers -----------------------------------------------------------
 
-    def _emit_with_callback(self, message: Any,
+    def _emit_with_callback(self, namespace: str, event: str, args: List[Any],
+                            opts: BroadcastOptions,
                             callback: Callable[..., Any]) -> None:
         """An emit with a callback to a socket of another server: the
         callback runs here with the client's answer."""
         timeout = self.options.ack_timeout
         request = AckRequest(callback, timeout, self.uid)
         message = self._driver.protocol.broadcast(
-            message.nsp, message.event, list(message.args),
-            message.opts.with_flags(timeout=int(timeout * 1000)),
-            request.id)
+            namespace, event, args,
+            opts.with_flags(timeout=int(timeout * 1000)), request.id)
         try:
             self._driver.ask(request, message, timeout, wait=False)
         except RuntimeError as exc:  # closed

@@ -123,8 +123,7 @@ class StreamPosition:
                    read_count: int) -> Optional[int]:
         """How many entries the stream holds after the position (``None``:
         not known from this read)."""
-        first = info.get('first-entry')
-        first_id = text(first[0]) if first else None
+        first_id = _first_id(info)
         if first_id is None or entry_id_key(first_id) > \
                 entry_id_key(self.last_id or '0-0'):
             return int(info.get('length') or 0)  # all of them
@@ -133,8 +132,7 @@ class StreamPosition:
         return None
 
     def _first_entry_check(self, info: Dict[str, Any]) -> Optional[str]:
-        first = info.get('first-entry')
-        first_id = text(first[0]) if first else None
+        first_id = _first_id(info)
         if first_id and self.last_id and \
                 entry_id_key(first_id) > entry_id_key(self.last_id):
             return (f'the oldest entry left ({first_id}) is newer than the '
@@ -147,6 +145,12 @@ class StreamPosition:
 _UNREAD_LOST = ('; the entries this server had not read are lost; reading '
                 'goes on with what the stream holds after the last entry '
                 'read')
+
+
+def _first_id(info: Dict[str, Any]) -> Optional[str]:
+    """The id of the oldest entry of ``XINFO STREAM`` (``None``: empty)."""
+    first = info.get('first-entry')
+    return text(first[0]) if first else None
 
 
 def text(value: Any) -> Optional[str]:

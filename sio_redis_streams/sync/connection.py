@@ -62,6 +62,10 @@ class RedisConnector:
             exceptions.ConnectionError, exceptions.TimeoutError, OSError)
         #: An error reply from Redis to one command.
         self.response_error: type = exceptions.ResponseError
+        #: What Redis going away or refusing looks like: anything else a
+        #: task meets is a bug, and logged with its traceback.
+        self.expected_errors: Tuple[type, ...] = \
+            self.connection_errors + (self.response_error,)
         #: The base class of every error of the client library.
         self.error: type = getattr(exceptions, 'RedisError', None) or \
             getattr(exceptions, 'ValkeyError')

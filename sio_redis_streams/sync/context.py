@@ -80,8 +80,7 @@ class Supervisor:
         """Redis failed this task (or the task failed)."""
         context = self._context
         connector = context.connector
-        if not isinstance(error, connector.connection_errors +
-                          (connector.response_error,)):
+        if not isinstance(error, connector.expected_errors):
             context.logger.error('unexpected error %s', self._what,
                                  exc_info=error)
         if self.down_since is None:

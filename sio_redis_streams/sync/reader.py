@@ -142,7 +142,7 @@ class StreamReader:
         if isinstance(response, Exception):
             raise response
         if isinstance(info, Exception):
-            if 'no such key' not in str(info).lower():
+            if not _no_such_key(info):
                 raise info
             info = None
         entries = _entries(response)
@@ -200,9 +200,14 @@ class StreamReader:
         try:
             return self._client.xinfo_stream(self.stream)
         except self._context.connector.response_error as exc:
-            if 'no such key' in str(exc).lower():
+            if _no_such_key(exc):
                 return None
             raise
+
+
+def _no_such_key(error: BaseException) -> bool:
+    """Whether ``XINFO STREAM`` answered that the stream does not exist."""
+    return 'no such key' in str(error).lower()
 
 
 def _entries(response: Any) -> List[Entry]:

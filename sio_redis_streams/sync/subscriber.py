@@ -172,18 +172,15 @@ class PubSub:
         namespaces it does not serve."""
         message = codec.decode_pubsub(raw.get('data'),
                                       self._options.max_message_size)
-        channel = raw.get('channel')
-        if isinstance(channel, bytes):
-            channel = channel.decode(errors='replace')
         with self._lock:
-            namespace = self._wanted.get(channel)
+            namespace = self._wanted.get(_channel_name(raw.get('channel')))
         if message.nsp != namespace:
             raise MalformedMessage(f'namespace {message.nsp[:50]!r} on the '
                                    f'channel of {namespace!r}')
         return message
 
     def _confirm(self, channel: Any, supervisor: Supervisor) -> None:
-        channel = channel.decode() if isinstance(channel, bytes) else channel
+        channel = _channel_name(channel)
         with self._lock:
             self._confirmed.add(channel)
             self.connected = True
@@ -202,3 +199,10 @@ class PubSub:
             receivers = self._commands.publish(channel, payload)
         self._context.stats.incr('messages_published')
         return receivers
+
+
+def _channel_name(channel: Any) -> str:
+    """A channel name as Redis sent it (bytes), as text."""
+    if isinstance(channel, bytes):
+        return channel.decode(errors='replace')
+    return channel

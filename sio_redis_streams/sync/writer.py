@@ -115,8 +115,7 @@ class StreamWriter:
             if pending:
                 self._send(pending)
         except Exception as exc:
-            if not isinstance(exc, connector.connection_errors +
-                              (connector.response_error,)):
+            if not isinstance(exc, connector.expected_errors):
                 # a bug, or a client gone wrong: retried a few times only
                 self._record(self._ledger.failed_unexpectedly(batch, exc))
             raise
