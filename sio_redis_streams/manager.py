@@ -24,6 +24,7 @@ from .core.requests import AckRequest
 from .core.stats import Stats
 from .options import Options, param_docs
 from .sync.driver import SyncDriver
+from .sync.local import reaches
 from .sync.tasks import check_monkey_patched
 
 Room = Union[str, int]
@@ -148,7 +149,8 @@ class RedisStreamsManager(ClusterAPI, socketio.Manager):
                 raise ValueError('Cannot use callback without a room set.')
         local_first = callback is not None or \
             self._driver.recovery.delivers_own_broadcasts
-        if self.server is not None and local_first:
+        if self.server is not None and local_first and \
+                reaches(self, namespace, room):
             super().emit(event, data, namespace, room=room,
                          skip_sid=skip_sid, callback=callback)
         opts = BroadcastOptions.of(room, skip_sid)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from ..options import Options
+from .direct import DirectConnection
 
 #: Error replies after which the same command can succeed later: Redis is
 #: loading its data, failing over, or short of memory. The client library
@@ -108,6 +109,15 @@ class RedisConnector:
                 self._url, **kwargs, **pool_kwargs))
         self._clients.append(client)
         return client
+
+    def direct(self, role: str, socket_timeout: Optional[float],
+               on_connect: Optional[Callable[[Any], None]] = None
+               ) -> DirectConnection:
+        """A :class:`~sio_redis_streams.sync.direct.DirectConnection` of a
+        new client for ``role`` (arguments as :meth:`client`), for a task
+        that sends its commands itself."""
+        return DirectConnection(self.client(role, socket_timeout, on_connect),
+                                self.response_error)
 
     def is_transient(self, error: BaseException) -> bool:
         """Tell whether an error reply may go away if the command is sent

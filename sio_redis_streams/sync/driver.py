@@ -62,7 +62,7 @@ class SyncDriver:
                                  options.heartbeat_timeout)
         self.commands = connector.client('commands', options.socket_timeout,
                                          shared=True)
-        self.writer = StreamWriter(self.context, connector.client(
+        self.writer = StreamWriter(self.context, connector.direct(
             'writer', options.socket_timeout))
         self.pubsub = PubSub(self.context, self.commands,
                              self._on_pubsub_message, self._subscribed)

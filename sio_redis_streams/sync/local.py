@@ -23,6 +23,19 @@ from ..core.messages import BroadcastOptions, Room
 Divert = Callable[[str, BroadcastOptions, List[Any]], Set[str]]
 
 
+def reaches(manager: Manager, namespace: str, room: Any) -> bool:
+    """Whether an emit to ``room`` (one name, ``None`` for every socket, or
+    a list, as python-socketio reads them) has a recipient on this server.
+    python-socketio encodes a packet before it looks for recipients, and in
+    a cluster an emit often has none on a given server."""
+    rooms = manager.rooms.get(namespace)
+    if not rooms:
+        return False
+    if hasattr(room, '__len__') and not isinstance(room, str):
+        return any(rooms.get(name) for name in room)
+    return bool(rooms.get(room))
+
+
 def _divert_nothing(namespace: str, opts: BroadcastOptions,
                     packet: List[Any]) -> Set[str]:
     return set()
@@ -76,12 +89,15 @@ class LocalSockets:
         """Send an event to the selected sockets, with ``offset`` (the
         stream entry id) as last argument if given. Packets for sockets
         being recovered are held back."""
+        room = list(opts.rooms) or None
         if offset is not None:
             args = [*args, offset]
-        skip = self.sids_in(namespace, opts.except_rooms)
-        skip |= self.divert(namespace, opts, [event, *args])
+        skip = self.divert(namespace, opts, [event, *args])
+        if not reaches(self._manager, namespace, room):
+            return  # held back or not, no socket here is addressed
+        skip |= self.sids_in(namespace, opts.except_rooms)
         Manager.emit(self._manager, event, emit_data(args), namespace,
-                     room=list(opts.rooms) or None, skip_sid=list(skip))
+                     room=room, skip_sid=list(skip))
 
     def send(self, namespace: str, sid: str, packet: List[Any]) -> None:
         """Send ``[event, *args]`` to one socket."""

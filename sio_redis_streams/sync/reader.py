@@ -7,14 +7,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
-from ..core import codec
+from ..core import codec, commands
+from ..core.commands import Entry
 from ..core.messages import MalformedMessage, Message
 from ..core.position import StreamPosition
 from .context import Context, Supervisor
 
-Entry = Tuple[bytes, Dict[bytes, bytes]]
 T = TypeVar('T')
 
 
@@ -40,16 +40,15 @@ class StreamReader:
         self._json = json_module
         self._handle = handle
         self._skip_own = context.uid.encode() if skip_own else None
-        self._connection: Any = None
         self._client_id: Optional[int] = None
         # the socket must outlive the server-side block, or every quiet
         # period would look like a dead connection
-        self._client = context.connector.client(
+        self._redis = context.connector.direct(
             f'reader:{stream}', options.block_time + options.socket_timeout,
             on_connect=self._connected)
         self._supervisor = Supervisor(
             context, f'reading stream {stream}', 'reader_reconnects',
-            self._client, self._resume)
+            self._redis, self._resume)
 
     def at_position(self, action: Callable[[Optional[str]], T]) -> T:
         """Run ``action(last_id)`` while no entry is being handled, so that
@@ -88,7 +87,7 @@ class StreamReader:
                     return
             except Exception:  # unreachable, or not allowed: shut it down
                 pass
-        sock = getattr(self._connection, '_sock', None)
+        sock = self._redis.socket
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -99,7 +98,6 @@ class StreamReader:
         """A new connection of the reader: do the usual hand-shake, then
         learn its id for :meth:`interrupt` (no CLIENT LIST needed)."""
         connection.on_connect()
-        self._connection = connection
         connection.send_command('CLIENT', 'ID')
         self._client_id = int(connection.read_response())
 
@@ -122,10 +120,10 @@ class StreamReader:
         self._dispatch(entries)
 
     def _read(self) -> List[Entry]:
-        return _entries(self._client.xread(
-            {self.stream: self.position.last_id},
-            count=self._context.options.read_count,
-            block=self._context.options.block_time_ms))
+        options = self._context.options
+        return commands.entries(self._redis.call(commands.xread(
+            self.stream, self.position.last_id, options.read_count,
+            options.block_time_ms)))
 
     def _verified_read(self) -> List[Entry]:
         """Read the next batch and the stream's state at the same instant,
@@ -145,7 +143,9 @@ class StreamReader:
             if not _no_such_key(info):
                 raise info
             info = None
-        entries = _entries(response)
+        else:
+            info = commands.stream_info(info)
+        entries = commands.entries(response)
         gap = self.position.verified(info, len(entries),
                                      self._context.options.read_count,
                                      time.monotonic())
@@ -156,11 +156,16 @@ class StreamReader:
         return entries
 
     def _info_and_read(self, transaction: bool) -> List[Any]:
-        pipe = self._client.pipeline(transaction=transaction)
-        pipe.xinfo_stream(self.stream)
-        pipe.xread({self.stream: self.position.last_id},
-                   count=self._context.options.read_count)
-        return pipe.execute(raise_on_error=False)
+        """The replies of XINFO STREAM and XREAD (not blocking), errors as
+        instances."""
+        both = (commands.xinfo_stream(self.stream),
+                commands.xread(self.stream, self.position.last_id,
+                               self._context.options.read_count))
+        if not transaction:
+            return self._redis.execute(*both)
+        return commands.transaction_replies(
+            self._redis.execute(*commands.transaction(*both)),
+            self._context.connector.response_error)
 
     def _dispatch(self, entries: List[Entry]) -> None:
         stats = self._context.stats
@@ -198,7 +203,8 @@ class StreamReader:
 
     def _stream_info(self) -> Optional[Dict[str, Any]]:
         try:
-            return self._client.xinfo_stream(self.stream)
+            return commands.stream_info(
+                self._redis.call(commands.xinfo_stream(self.stream)))
         except self._context.connector.response_error as exc:
             if _no_such_key(exc):
                 return None
@@ -208,12 +214,3 @@ class StreamReader:
 def _no_such_key(error: BaseException) -> bool:
     """Whether ``XINFO STREAM`` answered that the stream does not exist."""
     return 'no such key' in str(error).lower()
-
-
-def _entries(response: Any) -> List[Entry]:
-    """The entries of an XREAD reply for one stream."""
-    if not response:
-        return []
-    if isinstance(response, dict):  # RESP3
-        return next(iter(response.values()))[0]
-    return response[0][1]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
-from .. import core
+from ..core import commands
+from ..core.codec import next_entry_id
 from ..core.outbox import BatchOutcome, OutgoingEntry, Outbox, WriteLedger
 from .context import Context, Supervisor
+from .direct import DirectConnection
 
 #: How many entries one XRANGE of the reconciliation reads.
 _RECONCILE_PAGE = 1000
@@ -22,12 +24,15 @@ class StreamWriter:
     that a batch is written whole or not at all; what to resend after a
     failure is the :class:`~sio_redis_streams.core.outbox.WriteLedger`'s
     decision.
+
+    :param connection: the writer's own connection to Redis.
     """
 
-    def __init__(self, context: Context, client: Any) -> None:
+    def __init__(self, context: Context,
+                 connection: DirectConnection) -> None:
         self._context = context
         self._options = context.options
-        self._client = client
+        self._connection = connection
         self._uid = context.uid.encode()
         self._outbox = Outbox(context.options.outbox_size)
         self._ledger = WriteLedger()
@@ -35,7 +40,8 @@ class StreamWriter:
         self._changed = threading.Condition(self._lock)
         self._warned_full = False
         self._supervisor = Supervisor(
-            context, 'writing to the streams', 'writer_reconnects', client,
+            context, 'writing to the streams', 'writer_reconnects',
+            connection,
             lambda: f'keeping {self.depth} entries in the outbox until it '
                     f'is back')
         self._batch: List[OutgoingEntry] = []
@@ -126,12 +132,13 @@ class StreamWriter:
         the next, the entries of a batch could land out of order."""
         connector = self._context.connector
         self._ledger.sending()
+        maxlen = self._options.maxlen
         try:
-            pipe = self._client.pipeline(transaction=True)
-            for entry in entries:
-                pipe.xadd(entry.stream, entry.fields,
-                          maxlen=self._options.maxlen, approximate=True)
-            results = pipe.execute(raise_on_error=False)
+            results = commands.transaction_replies(
+                self._connection.execute(*commands.transaction(
+                    *(commands.xadd(entry.stream, entry.fields, maxlen)
+                      for entry in entries))),
+                connector.response_error)
         except connector.response_error as exc:
             transient = connector.is_transient(exc)
             self._record(self._ledger.refused(entries, exc, transient))
@@ -175,16 +182,16 @@ class StreamWriter:
 
     def _own_entries_since(self, stream: str,
                            last_id: Optional[str]) -> List[bytes]:
-        start = core.codec.next_entry_id(last_id) if last_id else '-'
+        start = next_entry_id(last_id) if last_id else '-'
         ours = []
         while True:
-            page = self._client.xrange(stream, start, '+',
-                                       count=_RECONCILE_PAGE)
+            page = commands.range_entries(self._connection.call(
+                commands.xrange(stream, start, _RECONCILE_PAGE)))
             ours.extend(entry_id for entry_id, fields in page
                         if fields.get(b'uid') == self._uid)
             if len(page) < _RECONCILE_PAGE:
                 return ours
-            start = core.codec.next_entry_id(page[-1][0].decode())
+            start = next_entry_id(page[-1][0].decode())
 
     def _settled(self) -> None:
         with self._lock:

@@ -252,3 +252,18 @@ def test_heartbeats_need_no_data():
     message = codec.decode_pubsub(msgpack.packb(
         {'type': 13, 'uid': 'u', 'nsp': '/'}))
     assert message == ClusterMessage(MessageType.ADAPTER_CLOSE, 'u', '/')
+
+
+def test_python_socketio_json_is_read_with_its_integer_bound():
+    """``engineio.json`` is read with one decoder made once, which refuses
+    what its ``loads`` refuses: integers of over 100 digits."""
+    import engineio.json
+
+    entry = {b'uid': b'a' * 16, b'nsp': b'/', b'type': b'3',
+             b'data': b'{"packet":{"type":2,"data":["e",' + b'9' * 100 +
+             b']},"opts":{"rooms":[],"except":[],"flags":{}}}'}
+    message = codec.decode_entry(entry, engineio.json)
+    assert message.args == (int('9' * 100),)
+    entry[b'data'] = entry[b'data'].replace(b'9' * 100, b'9' * 101)
+    with pytest.raises(MalformedMessage, match='not JSON'):
+        codec.decode_entry(entry, engineio.json)

@@ -37,7 +37,9 @@ def manager(**options: Any) -> RedisStreamsManager:
 
 
 class FakeRedis:
-    """Streams as lists of ``(id, fields)``; ``fail`` makes the next
+    """A :class:`~sio_redis_streams.sync.direct.DirectConnection` to a
+    Redis that keeps streams as lists of ``(id, fields)`` and knows the
+    writer's commands (MULTI/XADD/EXEC, XRANGE); ``fail`` makes the next
     transactions raise it (``after_write``: once the entries are in, as a
     connection that breaks before the reply does)."""
 
@@ -51,14 +53,23 @@ class FakeRedis:
         self._ids = itertools.count(1)
         self.connection_pool = SimpleNamespace(disconnect=lambda: None)
 
-    def pipeline(self, transaction: bool = True) -> 'FakePipeline':
-        return FakePipeline(self)
+    def execute(self, *commands: Tuple[Any, ...]) -> List[Any]:
+        if commands[0] == ('MULTI',):
+            adds = [(c[1], dict(zip(c[6::2], c[7::2])))
+                    for c in commands[1:-1]]
+            return [b'OK'] + [b'QUEUED'] * len(adds) + [self.commit(adds)]
+        return [self._xrange(*command[1:]) for command in commands]
 
-    def xrange(self, stream: str, start: str, end: str,
-               count: int = 100) -> List[Tuple[bytes, Dict[bytes, bytes]]]:
+    def call(self, command: Tuple[Any, ...]) -> Any:
+        reply, = self.execute(command)
+        return reply
+
+    def _xrange(self, stream: str, start: str, end: str, _: str,
+                count: int) -> List[Any]:
         low = (0, 0) if start == '-' else entry_id_key(start)
         high = None if end == '+' else entry_id_key(end)
-        found = [(i, f) for i, f in self.streams.get(stream, [])
+        found = [[i, [x for pair in f.items() for x in pair]]
+                 for i, f in self.streams.get(stream, [])
                  if entry_id_key(i.decode()) >= low and
                  (high is None or entry_id_key(i.decode()) <= high)]
         return found[:count]
@@ -79,15 +90,3 @@ class FakeRedis:
         if self.fail is not None:
             raise self.fail
         return ids
-
-
-class FakePipeline:
-    def __init__(self, redis: FakeRedis) -> None:
-        self._redis = redis
-        self._commands: List[Tuple[str, Dict[str, str]]] = []
-
-    def xadd(self, stream: str, fields: Dict[str, str], **kwargs: Any) -> None:
-        self._commands.append((stream, fields))
-
-    def execute(self, raise_on_error: bool = True) -> List[Any]:
-        return self._redis.commit(self._commands)

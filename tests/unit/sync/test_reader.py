@@ -21,46 +21,44 @@ def entry(n, **changes):
              for k, v in fields.items() if v is not None})
 
 
-class CannedClient:
-    """Answers XREAD with the batches given, then stops the reader; a
-    verified read gets a stream state that shows no loss (as Redis < 7)."""
+class CannedRedis:
+    """A reader's connection that answers XREAD with the batches given (raw,
+    as Redis sends them), then stops the reader; a verified read gets a
+    stream state that shows no loss (as Redis < 7)."""
 
     def __init__(self, ctx, batches):
         self._ctx = ctx
         self._batches = list(batches)
         self.reads_from = []
+        self.socket = None
 
-    def xread(self, streams, count, block=None):
-        self.reads_from.append(streams['socket.io'])
+    def execute(self, *commands):
+        if commands[0] == ('MULTI',):
+            inner = commands[1:-1]
+            return [b'OK'] + [b'QUEUED'] * len(inner) + [
+                [self._reply(command) for command in inner]]
+        return [self._reply(command) for command in commands]
+
+    def call(self, command):
+        return self._reply(command)
+
+    def _reply(self, command):
+        if command[0] == 'XINFO':
+            return [b'last-generated-id', b'999999-0']
+        assert command[0] == 'XREAD'
+        self.reads_from.append(command[-1])
         if not self._batches:
             self._ctx.stopping.set()
-            return []
-        return [[b'socket.io', self._batches.pop(0)]]
-
-    def pipeline(self, transaction=True):
-        return CannedPipeline(self)
-
-
-class CannedPipeline:
-    def __init__(self, client):
-        self._client = client
-        self._read = None
-
-    def xinfo_stream(self, stream):
-        pass
-
-    def xread(self, streams, count):
-        self._read = streams
-
-    def execute(self, raise_on_error=True):
-        return [{'last-generated-id': b'999999-0'},
-                self._client.xread(self._read, 0)]
+            return None
+        batch = self._batches.pop(0)
+        flat = [[i, [x for pair in f.items() for x in pair]] for i, f in batch]
+        return [[b'socket.io', flat]]
 
 
 def read_all(batches, handle, **options):
     ctx = context(**options)
     reader = StreamReader(ctx, 'socket.io', json, handle)
-    reader._client = CannedClient(ctx, batches)
+    reader._redis = CannedRedis(ctx, batches)
     reader.position.at_tail(None)
     thread = threading.Thread(target=reader.run, daemon=True)
     thread.start()
@@ -119,8 +117,8 @@ def test_own_entries_are_skipped_unless_asked():
 def test_each_read_continues_after_the_last_entry():
     ctx = context()
     reader = StreamReader(ctx, 'socket.io', json, lambda m, i: None)
-    client = CannedClient(ctx, [[entry(1), entry(2)], [entry(5)]])
-    reader._client = client
+    client = CannedRedis(ctx, [[entry(1), entry(2)], [entry(5)]])
+    reader._redis = client
     reader.position.at_tail(None)
     reader.run()
     assert client.reads_from == ['0-0', '2-0', '5-0']
