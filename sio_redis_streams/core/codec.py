@@ -156,7 +156,7 @@ def decode_entry(fields: Mapping[bytes, bytes],
     :raises MalformedMessage: for anything at all that does not fit.
     """
     if max_size is not None:
-        size = sum(len(k) + len(v) for k, v in fields.items())
+        size = sum(map(len, fields)) + sum(map(len, fields.values()))
         if size > max_size:
             raise MalformedMessage(
                 f'entry of {size} bytes is over the limit of {max_size}')

@@ -81,9 +81,10 @@ class BroadcastOptions:
         rooms = value.get('rooms', _NONE)
         except_rooms = value.get('except', _NONE)
         flags = value.get('flags')
-        if rooms == [] and except_rooms == [] and (flags is None or
-                                                   flags == {}):
-            return EVERYONE  # the most common case, shared
+        if except_rooms == [] and (flags is None or flags == {}) and \
+                type(rooms) is list:
+            # the most common cases (everyone, or a few rooms) are shared
+            return _plain_options(rooms)
         if flags is None:
             flags = {}
         if not isinstance(flags, dict):
@@ -96,6 +97,33 @@ class BroadcastOptions:
 #: Options that address every socket of a namespace.
 EVERYONE = BroadcastOptions()
 _NONE: list = []
+
+#: How many distinct room lists :func:`_plain_options` remembers, and the
+#: longest (in characters) it remembers: a peer cannot make it grow beyond.
+PLAIN_OPTIONS_CACHED = 1024
+PLAIN_OPTIONS_MAX_CHARS = 256
+_plain_cache: Dict[Tuple[str, ...], 'BroadcastOptions'] = {}
+
+
+def _plain_options(rooms: list) -> 'BroadcastOptions':
+    """The options for ``rooms`` with no exception and no flag, validated
+    and built once per short list of room names: a stream carries the same
+    few again and again (the options are immutable, so sharing them is
+    safe). Only names (text) are looked up: ``1``, ``1.0`` and ``True``
+    are equal keys, and only the first is a valid room."""
+    if not rooms:
+        return EVERYONE
+    if not all(type(room) is str for room in rooms):
+        return BroadcastOptions(rooms_of(rooms, 'opts.rooms'))
+    key = tuple(rooms)
+    options = _plain_cache.get(key)
+    if options is None:
+        options = BroadcastOptions(key)
+        if sum(map(len, key)) <= PLAIN_OPTIONS_MAX_CHARS:
+            if len(_plain_cache) >= PLAIN_OPTIONS_CACHED:
+                _plain_cache.clear()
+            _plain_cache[key] = options
+    return options
 
 
 @dataclass(frozen=True)

@@ -221,3 +221,27 @@ def test_messages_are_frozen_and_compare_by_value():
     assert message == Broadcast('u', '/', None, 'e', (1,),
                                 BroadcastOptions.of(['r']))
     assert SocketsJoin('u', '/') != SocketsLeave('u', '/')
+
+
+def test_plain_options_are_shared_and_their_cache_is_bounded():
+    from sio_redis_streams.core import messages
+
+    def wire(rooms):
+        return {'rooms': rooms, 'except': [], 'flags': {}}
+
+    first = BroadcastOptions.from_wire(wire(['a', 'b']))
+    assert BroadcastOptions.from_wire(wire(['a', 'b'])) is first
+    assert first.rooms == ('a', 'b')
+    assert BroadcastOptions.from_wire(wire([])) is messages.EVERYONE
+    # equal keys of other types are neither taken from nor put in the cache
+    assert BroadcastOptions.from_wire(wire([1])).rooms == (1,)
+    with pytest.raises(MalformedMessage):
+        BroadcastOptions.from_wire(wire([True]))
+    with pytest.raises(MalformedMessage):
+        BroadcastOptions.from_wire(wire([['a']]))
+    long = ['x' * (messages.PLAIN_OPTIONS_MAX_CHARS + 1)]
+    assert BroadcastOptions.from_wire(wire(long)).rooms == tuple(long)
+    assert tuple(long) not in messages._plain_cache
+    for n in range(messages.PLAIN_OPTIONS_CACHED * 3):
+        BroadcastOptions.from_wire(wire([f'room-{n}']))
+    assert len(messages._plain_cache) <= messages.PLAIN_OPTIONS_CACHED
