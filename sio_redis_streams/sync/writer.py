@@ -13,6 +13,13 @@ from .direct import DirectConnection
 #: How many entries one XRANGE of the reconciliation reads.
 _RECONCILE_PAGE = 1000
 
+#: How long (seconds) the writer lets entries gather when some came while
+#: the last batch was out (a burst): without it, an emitter that yields
+#: after each emit (any I/O, ``sio.sleep(0)``) meets a writer that takes
+#: one or two entries per round trip, and the round trips are the limit
+#: (measured under threading: 1.8 entries per batch, 3,200 emits/s).
+COALESCE_WAIT = 0.0005
+
 
 class StreamWriter:
     """Appends entries to the streams from a single background task.
@@ -97,20 +104,32 @@ class StreamWriter:
         self._supervisor.run(self._step, lambda error: self.wake())
 
     def _step(self) -> None:
-        with self._lock:
+        if not self._batch:
+            self._take_batch()
             if not self._batch:
-                self._changed.wait_for(
-                    lambda: len(self._outbox) or
-                    self._context.stopping.is_set())
-                if self._context.stopping.is_set():
-                    return
-                self._batch = self._outbox.batch(
-                    self._options.write_batch_size)
+                return  # stopping
         try:
             self._attempt(self._batch)
         finally:
             if not self._ledger.pending(self._batch):
                 self._settled()
+
+    def _take_batch(self) -> None:
+        """Wait for entries and take the next batch. An entry that finds
+        the writer idle goes out at once; entries that came while the last
+        batch was out wait :data:`COALESCE_WAIT` for others to join them,
+        unless they fill a batch already."""
+        stopping = self._context.stopping
+        size = self._options.write_batch_size
+        with self._lock:
+            waiting = len(self._outbox)
+        if 0 < waiting < size:
+            stopping.wait(COALESCE_WAIT)
+        with self._lock:
+            self._changed.wait_for(
+                lambda: len(self._outbox) or stopping.is_set())
+            if not stopping.is_set():
+                self._batch = self._outbox.batch(size)
 
     def _attempt(self, batch: List[OutgoingEntry]) -> None:
         connector = self._context.connector

@@ -48,6 +48,8 @@ class FakeRedis:
         self.fail: Optional[BaseException] = None
         self.after_write = False
         self.transactions = 0
+        #: how many entries each transaction carried
+        self.batch_sizes: List[int] = []
         #: when set, transactions wait for it
         self.gate: Optional[threading.Event] = None
         self._ids = itertools.count(1)
@@ -76,6 +78,7 @@ class FakeRedis:
 
     def commit(self, commands: List[Tuple[str, Dict[str, str]]]) -> List[Any]:
         self.transactions += 1
+        self.batch_sizes.append(len(commands))
         if self.gate is not None:
             self.gate.wait(10)
         if self.fail is not None and not self.after_write:

@@ -122,3 +122,27 @@ def test_a_waiting_emit_gives_up_as_soon_as_redis_goes_away(running):
     assert not writer.submit('socket.io', fields(2))
     assert time.monotonic() - started < 3
     assert ctx.stats.snapshot()['outbox_dropped'] == 1
+
+
+def test_entries_that_come_while_a_batch_is_out_go_together(running):
+    """An emitter that yields after each emit must not meet a writer that
+    sends one entry per round trip: what gathers while a batch is out
+    waits a moment for more, then goes in one batch."""
+    client = FakeRedis()
+    client.gate = threading.Event()
+    ctx = context(write_batch_size=100)
+    writer = running(ctx, client)
+    writer.submit('socket.io', fields(0))
+    while client.transactions < 1:  # the first goes alone, at once
+        time.sleep(0.001)
+    for n in range(1, 4):
+        writer.submit('socket.io', fields(n))
+    client.gate.set()
+    deadline = time.monotonic() + 0.0002  # inside the writer's wait
+    while time.monotonic() < deadline:
+        pass
+    writer.submit('socket.io', fields(4))
+    assert writer.flush(5)
+    assert written(client) == [0, 1, 2, 3, 4]
+    assert client.batch_sizes[0] == 1
+    assert len(client.batch_sizes) <= 3  # not one transaction each
