@@ -19,94 +19,26 @@ noisy machine. Two measurements per peer:
   p50/p99 of (receipt on B - emit on A), both clocks being this machine's.
 
     python bench/bench_broadcast.py [--async-mode gevent] [--burst 5000]
+
+``bench/run.py`` is the full benchmark (fan-out, catch-up, memory...).
 """
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import websocket  # noqa: E402
-
+from bench.wire import RawClient  # noqa: E402
 from tests.support.node_server import NodeServerProcess, \
     node_modules_ready  # noqa: E402
 from tests.support.processes import ServerConfig, ServerProcess  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
-
-
-class RawClient:
-    """A Socket.IO client of one server speaking the Engine.IO/Socket.IO
-    text protocol over a raw WebSocket.
-
-    python-socketio's client costs more per message than the servers being
-    measured, and would be what the benchmark measures. This one only
-    timestamps ``bench`` messages and sends ``cmd`` requests.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.times: dict[tuple[str, int], tuple[float, float]] = {}
-        self._acks: dict[int, list] = {}
-        self._ack_ids = itertools.count()
-        self._changed = threading.Condition()
-        self._ws = websocket.create_connection(
-            url.replace('http://', 'ws://') +
-            '/socket.io/?EIO=4&transport=websocket')
-        self._ws.recv()  # the Engine.IO open packet
-        self._ws.send('40')  # connect to the "/" namespace
-        self.sid = json.loads(self._ws.recv()[2:])['sid']
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def call(self, data: dict, timeout: float = 30) -> list:
-        """Send a ``cmd`` event and wait for its acknowledgement."""
-        ack_id = next(self._ack_ids)
-        self._ws.send(f'42{ack_id}' + json.dumps(['cmd', data]))
-        with self._changed:
-            self._changed.wait_for(lambda: ack_id in self._acks, timeout)
-            return self._acks.pop(ack_id)
-
-    def wait(self, run: str, count: int, timeout: float) -> list:
-        """The (sent, received) times of ``run``, once ``count`` arrived."""
-        with self._changed:
-            self._changed.wait_for(lambda: len(self._of(run)) >= count,
-                                   timeout)
-            return self._of(run)
-
-    def close(self) -> None:
-        self._ws.close()
-
-    def _of(self, run: str) -> list:
-        return [v for (r, _), v in self.times.items() if r == run]
-
-    def _read(self) -> None:
-        while True:
-            try:
-                frame = self._ws.recv()
-            except (websocket.WebSocketException, OSError):
-                return
-            received = time.time()
-            if frame == '2':  # Engine.IO ping
-                self._ws.send('3')
-            elif frame.startswith('42["bench"'):
-                message = json.loads(frame[2:])[1]
-                with self._changed:
-                    self.times[(message['run'], message['n'])] = (
-                        message['t'], received)
-                    self._changed.notify_all()
-            elif frame.startswith('43'):
-                ack_id, _, body = frame[2:].partition('[')
-                with self._changed:
-                    self._acks[int(ack_id)] = json.loads('[' + body)
-                    self._changed.notify_all()
 
 
 class Peer:

@@ -35,10 +35,14 @@ def build_application(
     manager: socketio.PubSubManager,
     name: str,
     logger: logging.Logger,
+    server_options: dict[str, Any] | None = None,
 ) -> Application:
-    """Build the application for ``framework`` (``socketio`` or ``flask``)."""
+    """Build the application for ``framework`` (``socketio`` or ``flask``);
+    ``server_options`` are more keyword arguments of the Socket.IO server
+    (``ping_interval``...)."""
     builders = {'socketio': _build_plain, 'flask': _build_flask}
-    return builders[framework](async_mode, manager, name, logger)
+    return builders[framework](async_mode, manager, name, logger,
+                               dict(server_options or {}))
 
 
 def _build_plain(
@@ -46,9 +50,11 @@ def _build_plain(
     manager: socketio.PubSubManager,
     name: str,
     logger: logging.Logger,
+    server_options: dict[str, Any],
 ) -> Application:
     server = socketio.Server(
-        async_mode=async_mode, client_manager=manager, logger=logger
+        async_mode=async_mode, client_manager=manager, logger=logger,
+        **server_options
     )
 
     def register(event: str, namespace: str, handler: Handler) -> None:
@@ -63,6 +69,7 @@ def _build_flask(
     manager: socketio.PubSubManager,
     name: str,
     logger: logging.Logger,
+    server_options: dict[str, Any],
 ) -> Application:
     import flask
     from flask import Flask
@@ -71,7 +78,8 @@ def _build_flask(
     app = Flask(__name__)
     app.add_url_rule('/health', 'health', lambda: 'ok')
     extension = SocketIO(
-        app, async_mode=async_mode, client_manager=manager, logger=logger
+        app, async_mode=async_mode, client_manager=manager, logger=logger,
+        **server_options
     )
 
     def register(event: str, namespace: str, handler: Handler) -> None:

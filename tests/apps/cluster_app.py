@@ -23,7 +23,7 @@ import sys
 
 ASYNC_MODES = ('threading', 'gevent', 'eventlet')
 FRAMEWORKS = ('socketio', 'flask')
-MANAGERS = ('streams', 'pubsub')
+MANAGERS = ('streams', 'pubsub', 'local')
 _REPO_ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 )
@@ -51,6 +51,13 @@ def parse_args(argv: 'list[str] | None' = None) -> argparse.Namespace:
         help='JSON object of manager keyword arguments',
     )
     parser.add_argument(
+        '--server-options',
+        type=json.loads,
+        default={},
+        help='JSON object of socketio.Server keyword arguments '
+        '(ping_interval...)',
+    )
+    parser.add_argument(
         '--name',
         default='server',
         help='server name reported by the ping command',
@@ -59,6 +66,8 @@ def parse_args(argv: 'list[str] | None' = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not isinstance(args.options, dict):
         parser.error('--options must be a JSON object')
+    if not isinstance(args.server_options, dict):
+        parser.error('--server-options must be a JSON object')
     return args
 
 
@@ -109,6 +118,7 @@ def main() -> None:
         manager=manager,
         name=args.name,
         logger=logging.getLogger('cluster_app.socketio'),
+        server_options=args.server_options,
     )
     GracefulExit(application.server).install()
     serve(application.wsgi_app, args.async_mode, args.port, on_ready=_announce)

@@ -59,6 +59,8 @@ class CommandHandler:
             'stats': self.stats,
             'live_servers': self.live_servers,
             'emit_sequence': self.emit_sequence,
+            'emit_tracked_sequence': self.emit_tracked_sequence,
+            'sequence_progress': self.sequence_progress,
             'ping': self.ping,
             'fetch_sockets': self.fetch_sockets,
             'sockets_join': self.sockets_join,
@@ -75,6 +77,7 @@ class CommandHandler:
             'recovered': self.recovered,
         }
         self._connects: list[dict[str, Any]] = []
+        self._sequences: dict[str, dict[str, Any]] = {}
         self._server_events: dict[str, list[dict[str, Any]]] = {}
         for namespace in SERVER_EVENT_NAMESPACES:
             self._listen_to_servers(namespace)
@@ -177,6 +180,32 @@ class CommandHandler:
             fields or {}
         )
         return {'ok': True}
+
+    def emit_tracked_sequence(
+        self,
+        tag: str,
+        event: str,
+        count: int,
+        interval: float = 0.0,
+        to: Any = None,
+        namespace: str = '/',
+        fields: dict[str, Any] | None = None,
+    ) -> Ack:
+        """``emit_sequence`` whose progress ``sequence_progress(tag)``
+        reports (for the benchmark: when has the emitter finished?)."""
+        progress = {'count': count, 'emitted': 0, 'started': time.time(),
+                    'finished': None}
+        self._sequences[tag] = progress
+        self._server.start_background_task(
+            self._run_sequence, event, count, interval, to, namespace,
+            fields or {}, progress
+        )
+        return {'ok': True}
+
+    def sequence_progress(self, tag: str) -> Ack:
+        """``{"count", "emitted", "started", "finished"}`` of a tracked
+        sequence (unix times; ``finished`` is ``None`` until done)."""
+        return self._sequences.get(tag) or {'error': f'no sequence {tag!r}'}
 
     def fetch_sockets(
         self,
@@ -336,6 +365,7 @@ class CommandHandler:
         to: Any,
         namespace: str,
         fields: dict[str, Any],
+        progress: dict[str, Any] | None = None,
     ) -> None:
         start = time.monotonic()
         for n in range(1, count + 1):
@@ -345,7 +375,11 @@ class CommandHandler:
                 to=to,
                 namespace=namespace,
             )
+            if progress is not None:
+                progress['emitted'] = n
             # paced against the start, so that the rate does not drift
             self._server.sleep(
                 max(0.0, start + n * interval - time.monotonic())
             )
+        if progress is not None:
+            progress['finished'] = time.time()

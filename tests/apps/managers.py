@@ -9,9 +9,11 @@ import socketio
 
 def create_manager(
     kind: str, redis_url: str, options: dict[str, Any]
-) -> socketio.PubSubManager:
+) -> socketio.Manager:
     """``streams``: the project's RedisStreamsManager, ``pubsub``:
-    python-socketio's RedisManager."""
+    python-socketio's RedisManager, ``local``: python-socketio's default
+    in-process Manager (one server alone, no Redis; ``redis_url`` and
+    ``options`` are ignored), the benchmark's ceiling."""
     if kind == 'streams':
         # Imported lazily so that the pub/sub stand-in works without the
         # project package.
@@ -20,4 +22,6 @@ def create_manager(
         return RedisStreamsManager(redis_url, **options)
     if kind == 'pubsub':
         return socketio.RedisManager(redis_url, **options)
+    if kind == 'local':
+        return socketio.Manager()
     raise ValueError(f'unknown manager kind {kind!r}')

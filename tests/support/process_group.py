@@ -8,7 +8,7 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import ClassVar, Mapping, Sequence
+from typing import IO, ClassVar, Mapping, Sequence
 
 
 class ProcessGroup:
@@ -31,8 +31,12 @@ class ProcessGroup:
         stderr_path: Path,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        interactive: bool = False,
     ) -> None:
         self.argv = list(argv)
+        #: stdin and stdout are pipes to the caller (``stdout_path`` is then
+        #: unused): for a child driven by requests, one line each
+        self.interactive = interactive
         self.stdout_path = stdout_path
         self.stderr_path = stderr_path
         self.cwd = cwd
@@ -43,6 +47,16 @@ class ProcessGroup:
     def pid(self) -> int | None:
         """Pid of the group leader (also the process group id), if started."""
         return self._popen.pid if self._popen else None
+
+    @property
+    def stdin(self) -> IO[bytes] | None:
+        """The pipe to the child's stdin, if ``interactive``."""
+        return self._popen.stdin if self._popen else None
+
+    @property
+    def stdout(self) -> IO[bytes] | None:
+        """The pipe from the child's stdout, if ``interactive``."""
+        return self._popen.stdout if self._popen else None
 
     @property
     def is_running(self) -> bool:
@@ -66,8 +80,9 @@ class ProcessGroup:
         ):
             self._popen = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
+                stdin=subprocess.PIPE if self.interactive
+                else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if self.interactive else out,
                 stderr=err,
                 cwd=self.cwd,
                 env=self.env,

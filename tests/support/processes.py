@@ -33,9 +33,14 @@ class ServerConfig:
     log_level: str = 'WARNING'
     #: the app to run: another checkout's, to compare two versions
     app: Path = CLUSTER_APP
+    #: more socketio.Server keyword arguments (only passed when given, so
+    #: that an older checkout's app, without the option, still runs)
+    server_options: dict[str, Any] = field(default_factory=dict)
 
     def argv(self, port: int) -> list[str]:
         """The command line, run with the current interpreter."""
+        extra = (['--server-options', json.dumps(self.server_options)]
+                 if self.server_options else [])
         return [
             sys.executable,
             str(self.app),
@@ -55,6 +60,7 @@ class ServerConfig:
             json.dumps(self.options),
             '--log-level',
             self.log_level,
+            *extra,
         ]
 
 
