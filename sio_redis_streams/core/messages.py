@@ -98,19 +98,15 @@ class BroadcastOptions:
 EVERYONE = BroadcastOptions()
 _NONE: list = []
 
-#: How many distinct room lists :func:`_plain_options` remembers, and the
-#: longest (in characters) it remembers: a peer cannot make it grow beyond.
-PLAIN_OPTIONS_CACHED = 1024
-PLAIN_OPTIONS_MAX_CHARS = 256
+#: Bounds of the cache of :func:`_plain_options` (lists, characters a list)
+PLAIN_OPTIONS_CACHED, PLAIN_OPTIONS_MAX_CHARS = 1024, 256
 _plain_cache: Dict[Tuple[str, ...], 'BroadcastOptions'] = {}
 
 
 def _plain_options(rooms: list) -> 'BroadcastOptions':
-    """The options for ``rooms`` with no exception and no flag, validated
-    and built once per short list of room names: a stream carries the same
-    few again and again (the options are immutable, so sharing them is
-    safe). Only names (text) are looked up: ``1``, ``1.0`` and ``True``
-    are equal keys, and only the first is a valid room."""
+    """Options with ``rooms`` only, checked and built once per short list
+    of names: a stream repeats a few (they are immutable: shared safely).
+    Only text is looked up: ``1``, ``1.0`` and ``True`` are equal keys."""
     if not rooms:
         return EVERYONE
     if not all(type(room) is str for room in rooms):
