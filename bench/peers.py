@@ -84,12 +84,11 @@ class Peer:
         """A emits ``{"run", "n": 1..count, "t", "payload"}`` as ``bench``
         to ``room``; ``tracked`` (Python servers of this checkout only)
         lets :meth:`progress` tell when A is done."""
-        request = {'event': 'bench', 'count': count, 'interval': interval,
-                   'to': room, 'fields': {'run': run, 'payload': payload}}
+        request = {'op': 'emit_sequence', 'event': 'bench', 'count': count,
+                   'interval': interval, 'to': room,
+                   'fields': {'run': run, 'payload': payload}}
         if tracked:
-            request.update(op='emit_tracked_sequence', tag=run)
-        else:
-            request['op'] = 'emit_sequence'
+            request['tag'] = run
         answer = _cmd(self.a, request)
         if answer != {'ok': True}:
             raise RuntimeError(f'{self.name}: emit failed: {answer}')

@@ -59,7 +59,6 @@ class CommandHandler:
             'stats': self.stats,
             'live_servers': self.live_servers,
             'emit_sequence': self.emit_sequence,
-            'emit_tracked_sequence': self.emit_tracked_sequence,
             'sequence_progress': self.sequence_progress,
             'ping': self.ping,
             'fetch_sockets': self.fetch_sockets,
@@ -171,31 +170,18 @@ class CommandHandler:
         to: Any = None,
         namespace: str = '/',
         fields: dict[str, Any] | None = None,
+        tag: str | None = None,
     ) -> Ack:
         """Start emitting ``{"n": 1..count, "t": <unix time>, **fields}``
         in the background, one every ``interval`` seconds (0: as fast as
-        possible); return at once."""
-        self._server.start_background_task(
-            self._run_sequence, event, count, interval, to, namespace,
-            fields or {}
-        )
-        return {'ok': True}
-
-    def emit_tracked_sequence(
-        self,
-        tag: str,
-        event: str,
-        count: int,
-        interval: float = 0.0,
-        to: Any = None,
-        namespace: str = '/',
-        fields: dict[str, Any] | None = None,
-    ) -> Ack:
-        """``emit_sequence`` whose progress ``sequence_progress(tag)``
-        reports (for the benchmark: when has the emitter finished?)."""
-        progress = {'count': count, 'emitted': 0, 'started': time.time(),
-                    'finished': None}
-        self._sequences[tag] = progress
+        possible); return at once. With a ``tag``, ``sequence_progress(tag)``
+        reports how far it is (for the benchmark: when has the emitter
+        finished?)."""
+        progress = None
+        if tag is not None:
+            progress = {'count': count, 'emitted': 0, 'started': time.time(),
+                        'finished': None}
+            self._sequences[tag] = progress
         self._server.start_background_task(
             self._run_sequence, event, count, interval, to, namespace,
             fields or {}, progress
