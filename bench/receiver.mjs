@@ -3,15 +3,20 @@
 // websocket-client would be).
 //
 //   node bench/receiver.mjs --url http://127.0.0.1:PORT --clients 500 \
-//     --room fan [--event bench]
+//     --room fan [--event bench] [--namespaces /,/chat,/dashboard]
 //
 // Each client speaks the raw Engine.IO v4 / Socket.IO v5 text protocol over
 // a WebSocket (`ws` from tests/node/node_modules): it waits for the open
 // packet, sends "40", answers the "2" pings with "3", joins --room with the
 // `cmd` request enter_room of tests/apps/commands.py (the Node test server
 // has the same op), then counts the '42["bench",{"run", "n", "t"...}]'
-// frames. Once every client has joined it prints one JSON line
-// {"ready": true, "sids": [...]}.
+// frames. With --namespaces, each client also connects to the other
+// namespaces over the same WebSocket (Socket.IO multiplexes them, as a
+// browser client does) and joins --room in each: one client then receives
+// the broadcasts of every namespace ('42/chat,["bench",...]'), so a
+// workload spread over namespaces delivers as much to each client as one
+// that is not. Once every client has joined it prints one JSON line
+// {"ready": true, "sids": [...]} (the sids of "/").
 //
 // Then it answers requests on stdin, one JSON line each, with one JSON line:
 //   {"op": "progress", "runs": [...]}
@@ -37,11 +42,14 @@ const { values: options } = parseArgs({
     clients: { type: "string", default: "1" },
     room: { type: "string" },
     event: { type: "string", default: "bench" },
+    namespaces: { type: "string", default: "/" },
   },
   strict: true,
 });
 const CLIENTS = Number.parseInt(options.clients, 10);
-const PREFIX = `42["${options.event}",`;
+const PREFIX = `["${options.event}",`;
+// "/" is always connected: the cmd requests go there
+const NAMESPACES = options.namespaces.split(",").filter(Boolean);
 // Connecting 500 sockets at once would measure the server's accept queue
 const CONNECT_CONCURRENCY = 25;
 // Latency samples kept per run; enough for the percentiles of any workload
@@ -120,12 +128,14 @@ let open = 0;
 // in this order and without spaces; anything else goes through JSON.parse.
 const HEAD_BYTES = 200;
 
-function fieldsOf(head, data) {
-  const n = head.indexOf('"n":', PREFIX.length);
+function fieldsOf(head, data, start) {
+  const n = head.indexOf('"n":', start);
   const t = head.indexOf('"t":', n);
   const run = head.indexOf('"run":"', t);
   const end = head.indexOf('"', run + 7);
-  if (n < 0 || t < 0 || run < 0 || end < 0) return JSON.parse(data.toString().slice(2))[1];
+  if (n < 0 || t < 0 || run < 0 || end < 0) {
+    return JSON.parse(data.toString().slice(start - PREFIX.length))[1];
+  }
   return {
     n: Number.parseInt(head.slice(n + 4, t), 10),
     t: Number.parseFloat(head.slice(t + 4, run)),
@@ -140,14 +150,17 @@ function onMessage(client, data) {
   const at = now();
   // latin1 decodes the ASCII head byte for byte, without UTF-8 checks
   const head = data.toString("latin1", 0, HEAD_BYTES);
-  if (!head.startsWith(PREFIX)) return;
-  const message = fieldsOf(head, data);
+  // '42["bench",...' on "/", '42/chat,["bench",...' on another namespace
+  const body = head[2] === "/" ? head.indexOf(",", 2) + 1 : 2;
+  if (body < 2 || !head.startsWith(PREFIX, body)) return;
+  const message = fieldsOf(head, data, body + PREFIX.length);
   let run = runs.get(message.run);
   if (run === undefined) runs.set(message.run, (run = new Run()));
   run.record(client, message, at);
 }
 
-/** Connect client `index` and join the room; resolves with its sid. */
+/** Connect client `index` to every namespace and join the room in each;
+ * resolves with its sid of "/". */
 function connect(index) {
   const url = `${options.url.replace(/^http/, "ws")}/socket.io/?EIO=4&transport=websocket`;
   return new Promise((resolve, reject) => {
@@ -155,6 +168,14 @@ function connect(index) {
     // valid UTF-8 would cost more than everything else here
     const ws = new WebSocket(url, { skipUTF8Validation: true, perMessageDeflate: false });
     let sid = null;
+    let joined = 0;
+    // namespaces connected before "/" was: their joins wait for it
+    const waiting = [];
+    // enter_room of namespace number `ack` (its ack id) as `nsSid`
+    const join = (ack, nsSid) => {
+      const request = { op: "enter_room", sid: nsSid, room: options.room, namespace: NAMESPACES[ack] };
+      ws.send(`42${ack}${JSON.stringify(["cmd", request])}`);
+    };
     ws.on("error", reject);
     ws.on("close", () => {
       open -= sid === null ? 0 : 1;
@@ -167,15 +188,22 @@ function connect(index) {
       const frame = data.toString();
       if (frame === "2") {
         ws.send("3");
-      } else if (frame.startsWith("430")) {
-        resolve(sid); // enter_room's ack
+      } else if (/^43\d+\[/.test(frame)) {
+        joined += 1; // an enter_room's ack
+        if (joined === NAMESPACES.length) resolve(sid);
       } else if (frame.startsWith("0{")) {
         ws.send("40");
+        NAMESPACES.filter((ns) => ns !== "/").forEach((ns) => ws.send(`40${ns},`));
       } else if (frame.startsWith("40{")) {
         sid = JSON.parse(frame.slice(2)).sid;
         open += 1;
-        const request = { op: "enter_room", sid, room: options.room };
-        ws.send(`420${JSON.stringify(["cmd", request])}`);
+        if (NAMESPACES.includes("/")) join(NAMESPACES.indexOf("/"), sid);
+        waiting.splice(0).forEach((args) => join(...args));
+      } else if (frame.startsWith("40/")) {
+        const comma = frame.indexOf(",");
+        const args = [NAMESPACES.indexOf(frame.slice(2, comma)), JSON.parse(frame.slice(comma + 1)).sid];
+        if (sid === null) waiting.push(args);
+        else join(...args);
       }
     });
     sockets[index] = ws;

@@ -20,7 +20,8 @@ POLL_SECONDS = 0.05
 
 
 class Receivers:
-    """``clients`` sockets of the server at ``url``, all in ``room``.
+    """``clients`` sockets of the server at ``url``, all in ``room`` of
+    each of ``namespaces`` (one WebSocket each, multiplexed).
 
     A run is one numbered sequence (its ``run`` field); :meth:`wait` polls
     until every client has all of it, or nothing new came for ``stall``
@@ -28,12 +29,14 @@ class Receivers:
     """
 
     def __init__(self, url: str, clients: int, room: str, log_dir: Path,
-                 name: str, timeout: float = 120.0) -> None:
+                 name: str, timeout: float = 120.0,
+                 namespaces: tuple[str, ...] = ('/',)) -> None:
         self.clients = clients
         log_dir.mkdir(parents=True, exist_ok=True)
         self._process = ProcessGroup(
             [node_binary() or 'node', str(RECEIVER), '--url', url,
-             '--clients', str(clients), '--room', room],
+             '--clients', str(clients), '--room', room,
+             '--namespaces', ','.join(namespaces)],
             stdout_path=log_dir / f'{name}.stdout.log',
             stderr_path=log_dir / f'{name}.stderr.log',
             interactive=True)

@@ -18,12 +18,21 @@ ONCE = 'once'
 COUNTS = ('lost', 'dup')
 #: peers that are no peer: shown, never compared
 NOT_COMPARED = ('bare-ws',)
+#: peers compared with others than ours, as ``peer / reference``: what the
+#: cluster costs against one Redis, what WAIT costs on the cluster
+REFERENCES = {'streams@cluster': ('streams',),
+              'streams@cluster+acks': ('streams@cluster', 'streams')}
 NOTES = {'bare-ws': 'the receivers fed by a bare WebSocket server (one '
                     'Node process) as fast as it can: a lower bound of '
                     'what they can take',
          'node': 'Node.js: run once, not in a Python async mode',
          'ceiling': "one server, python-socketio's in-process Manager, "
-                    'no Redis'}
+                    'no Redis',
+         'streams@cluster': 'ours on a Redis Cluster of 3 primaries with a '
+                            'replica each (loopback, no persistence, like '
+                            'the single redis-server)',
+         'streams@cluster+acks': 'the same with replica_acks=1: a batch '
+                                 'is written once a replica has it (WAIT)'}
 
 
 def median_of(rounds: list[dict]) -> dict:
@@ -102,7 +111,8 @@ def flagged(workload: Workload, peer: str, figures: dict) -> bool:
 def tables(results: Results, workload: Workload,
            modes: list[str]) -> list[tuple[str, list[list[str]]]]:
     """(title, rows with the header first) of one workload: the figures,
-    then ours / each peer."""
+    then ours / each peer, and each peer of :data:`REFERENCES` / its
+    references."""
     medians = results.medians(workload.name)
     groups = [g for g in [*modes, ONCE] if g in medians]
     header = ['mode', 'peer', *(m.label for m in workload.metrics),
@@ -124,20 +134,23 @@ def tables(results: Results, workload: Workload,
              f'{results.config["rounds"]} round(s))')
     found = [(title, rows)]
     compared = [m for m in workload.metrics if m.higher_is_better is not None]
-    ratio_rows = [['mode', 'ours / peer', *(
+    ratio_rows = [['mode', 'ratio', *(
         f'{m.label} ({"higher" if m.higher_is_better else "lower"} is '
         'better)' for m in compared)]]
     for mode in modes:
-        ours = medians.get(mode, {}).get(OURS)
-        if ours is None:
-            continue
-        others = [(p, f) for p, f in medians[mode].items() if p != OURS]
-        others += [(p, f) for p, f in medians.get(ONCE, {}).items()
-                   if p not in NOT_COMPARED]
-        for peer, figures in others:
-            ratio_rows.append([mode, f'{OURS} / {peer}', *(
-                _ratio(ours.get(m.key), figures.get(m.key))
-                for m in compared)])
+        figures = {**medians.get(mode, {}),
+                   **{p: f for p, f in medians.get(ONCE, {}).items()
+                      if p not in NOT_COMPARED}}
+        pairs = [(OURS, peer) for peer in figures
+                 if peer not in (OURS, *REFERENCES)]
+        pairs += [(peer, reference) for peer in figures
+                  for reference in REFERENCES.get(peer, ())]
+        for top, bottom in pairs:
+            if top in figures and bottom in figures:
+                ratio_rows.append([mode, f'{top} / {bottom}', *(
+                    _ratio(figures[top].get(m.key),
+                           figures[bottom].get(m.key))
+                    for m in compared)])
     if compared and len(ratio_rows) > 1:
         found.append((f'{workload.title}: ratios', ratio_rows))
     return found

@@ -43,8 +43,11 @@ class RedisStreamsManager(ClusterAPI, socketio.Manager):
 
     :param url: where Redis is: ``redis://``, ``rediss://`` (TLS),
                 ``unix://``, ``valkey://`` / ``valkeys://`` (the valkey client
-                when it is installed) or ``redis+sentinel://`` /
-                ``valkey+sentinel://`` (``host:port,host:port/db/service``).
+                when it is installed), ``redis+sentinel://`` /
+                ``valkey+sentinel://`` (``host:port,host:port/db/service``)
+                or ``redis+cluster://`` / ``rediss+cluster://`` /
+                ``valkey+cluster://`` (``host:port,host:port``: a Redis
+                Cluster, any one node being enough).
     :raises ValueError: naming an unknown option, or one with a wrong value.
 
     The options, all keyword arguments:

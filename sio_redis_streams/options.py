@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 from urllib.parse import urlparse
 
 URL_SCHEMES = ('redis', 'rediss', 'unix', 'valkey', 'valkeys',
-               'redis+sentinel', 'valkey+sentinel')
+               'redis+sentinel', 'valkey+sentinel', 'redis+cluster',
+               'rediss+cluster', 'valkey+cluster', 'valkeys+cluster')
 
 Check = Callable[[str, Any], None]
 
@@ -39,6 +40,11 @@ def _count(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f'{name}: expected a whole number >= 1, '
                          f'got {value!r}')
+
+
+def _count_or_zero(name: str, value: Any) -> None:
+    if value != 0 or isinstance(value, bool):
+        _count(name, value)
 
 
 def _seconds(name: str, value: Any) -> None:
@@ -71,9 +77,11 @@ def _logger(name: str, value: Any) -> None:
 
 
 def _client(name: str, value: Any) -> None:
-    if value is not None and not hasattr(value, 'connection_pool'):
-        raise ValueError(f'{name}: expected a redis.Redis (or '
-                         f'valkey.Valkey) client object')
+    if value is not None and not hasattr(value, 'connection_pool') and \
+            not hasattr(value, 'nodes_manager'):
+        raise ValueError(f'{name}: expected a redis.Redis or '
+                         f'redis.cluster.RedisCluster (or valkey) client '
+                         f'object')
 
 
 def _option(default: Any, check: Check, doc: str,
@@ -136,6 +144,15 @@ class Options:
         'drops at once')
     write_batch_size: int = _option(
         100, _count, 'most entries written in one round trip')
+    replica_acks: int = _option(
+        0, _count_or_zero,
+        'a batch counts as written once this many replicas have it (WAIT); '
+        'until then it stays in the outbox, so that a failover loses '
+        'nothing (see "Redis Cluster")')
+    replica_ack_timeout: float = _option(
+        1.0, _seconds,
+        'how long one WAIT for `replica_acks` lasts before it is asked '
+        'again')
     request_timeout: float = _option(
         5.0, _seconds,
         'default timeout of `fetch_sockets`, `server_side_call`, '

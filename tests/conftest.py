@@ -37,6 +37,10 @@ import pytest
 from tests.support.clients import RecordingClient
 from tests.support.process_group import ProcessGroup
 from tests.support.processes import ServerConfig, ServerProcess
+from tests.support.redis_cluster import (
+    RedisClusterServers,
+    ReusableRedisCluster,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 
@@ -201,6 +205,62 @@ def redis_factory(
 def redis_server(redis_factory: RedisFactory) -> RedisServer:
     """A fresh Redis server with the AOF on (fsync always)."""
     return redis_factory()
+
+
+def _attach_cluster_logs(
+    request: pytest.FixtureRequest, cluster: RedisClusterServers | None
+) -> None:
+    for node in cluster.nodes if cluster is not None else ():
+        _attach_logs(request, node)
+
+
+@pytest.fixture(params=['redis', 'redis-cluster'])
+def redis_deployment(request: pytest.FixtureRequest) -> Any:
+    """Each test runs on a single Redis (``redis_server``) and on a Redis
+    Cluster (``shared_redis_cluster``); both have a ``url``."""
+    if request.param == 'redis':
+        return request.getfixturevalue('redis_server')
+    return request.getfixturevalue('shared_redis_cluster')
+
+
+@pytest.fixture
+def redis_cluster(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[RedisClusterServers]:
+    """A Redis Cluster of this test's own (3 primaries, 3 replicas, AOF on),
+    stable when the test begins: for tests that kill, pause, restart or
+    reshard nodes. Starting one takes about 2 s."""
+    cluster = RedisClusterServers(tmp_path / 'redis-cluster')
+    try:
+        cluster.start()
+    finally:
+        _attach_cluster_logs(request, cluster)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope='session')
+def _reusable_redis_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ReusableRedisCluster]:
+    reusable = ReusableRedisCluster(tmp_path_factory.mktemp('redis-cluster'))
+    yield reusable
+    reusable.close()
+
+
+@pytest.fixture
+def shared_redis_cluster(
+    request: pytest.FixtureRequest,
+    _reusable_redis_cluster: ReusableRedisCluster,
+) -> RedisClusterServers:
+    """A Redis Cluster like ``redis_cluster`` but shared by the tests that
+    only need one: flushed before each test (milliseconds), started again
+    only when an earlier test left it changed. A test that reconfigures
+    nodes (CONFIG SET) takes ``redis_cluster`` instead."""
+    try:
+        return _reusable_redis_cluster.acquire()
+    finally:
+        _attach_cluster_logs(request, _reusable_redis_cluster.cluster)
 
 
 class ProxyFactory(Protocol):

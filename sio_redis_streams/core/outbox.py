@@ -55,17 +55,28 @@ class Outbox:
         self._entries.append(entry)
         return True
 
-    def batch(self, count: int) -> List[OutgoingEntry]:
-        """The oldest ``count`` entries (they stay until settled)."""
-        batch = []
+    def batch(self, count: int,
+              one_stream: bool = False) -> List[OutgoingEntry]:
+        """The oldest ``count`` entries not settled yet (they stay until
+        settled); with ``one_stream``, the oldest of the oldest entry's
+        stream only (on a Redis Cluster, a transaction touches one slot).
+        Passing over the other streams' entries keeps each stream's order,
+        which is the only order readers see; stopping at them instead
+        would make batches of one entry when namespaces of different
+        streams emit in turn."""
+        batch: List[OutgoingEntry] = []
         for entry in self._entries:
             if len(batch) == count:
                 break
+            if entry.settled or (one_stream and batch and
+                                 entry.stream != batch[0].stream):
+                continue
             batch.append(entry)
         return batch
 
     def pop_settled(self) -> int:
-        """Remove the written or dropped entries at the head."""
+        """Remove the written or dropped entries at the head (those
+        behind an entry still waiting are removed with it)."""
         removed = 0
         while self._entries and self._entries[0].settled:
             self._entries.popleft()

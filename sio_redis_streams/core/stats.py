@@ -20,7 +20,12 @@ COUNTERS = {
     'outbox_dropped': 'entries dropped because the outbox was full',
     'write_errors': 'entries Redis refused for good (logged)',
     'gaps': 'times entries were lost before this server read them '
-            '(trimmed by maxlen, or the stream vanished)',
+            '(trimmed by maxlen, the stream vanished, or a failover '
+            'lost them)',
+    'writes_lost': 'times entries this server had written were gone from '
+                   'Redis after a failure (logged)',
+    'replica_ack_waits': 'times a written batch waited longer than '
+                         'replica_ack_timeout for its replicas (WAIT)',
     'bad_entries': 'malformed stream entries skipped',
     'bad_messages': 'malformed PUB/SUB payloads skipped',
     'messages_dropped': 'PUB/SUB messages dropped because too many waited '

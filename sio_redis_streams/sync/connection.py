@@ -16,14 +16,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
 from ..options import Options
-from .direct import DirectConnection
+from . import cluster
+from .direct import DirectConnection, DirectSender
 
 #: Error replies after which the same command can succeed later: Redis is
 #: loading its data, failing over, or short of memory. The client library
 #: turns most of them into these classes and strips their prefix...
 TRANSIENT_ERROR_CLASSES = ('BusyLoadingError', 'ReadOnlyError',
                            'OutOfMemoryError', 'TryAgainError',
-                           'ClusterDownError')
+                           'ClusterDownError', 'AskError')  # MOVED too
 #: ...the others keep it (a pipeline puts its own words in front).
 TRANSIENT_ERROR_PREFIXES = ('LOADING', 'BUSY', 'READONLY', 'MASTERDOWN',
                             'TRYAGAIN', 'CLUSTERDOWN', 'OOM', 'NOREPLICAS',
@@ -37,6 +38,13 @@ _POOL_MANAGED_KWARGS = ('maint_notifications', 'orig_', 'himport_registry')
 
 #: The connections of a client many tasks share (see ``shared``).
 SHARED_POOL_SIZE = 50
+#: How long (seconds) a task of a shared client waits for a free connection
+#: at least. Each command holds one for a round trip only, but in a
+#: reconnect storm of 500 clients under eventlet, with the sequence still
+#: being delivered, waits over 5 s were seen (and those clients then got
+#: new sessions); 15 s stays under the 20 s a Socket.IO client waits for
+#: its connection to be accepted.
+SHARED_POOL_WAIT = 15.0
 
 
 class RedisConnector:
@@ -55,8 +63,13 @@ class RedisConnector:
         self._clients: List[Any] = []
         if options.redis_client is not None:
             self.module = _module_of(options.redis_client)
+            #: the clients are Redis Cluster clients
+            self.cluster = cluster.is_cluster_client(options.redis_client)
         else:
             self.module, self._url = _module_for_url(options.url)
+            self.cluster = cluster.is_cluster_url(options.url)
+        if self.cluster:
+            cluster.check_version(self.module)
         exceptions = self.module.exceptions
         #: Errors that mean the connection is unusable: reconnect and retry.
         self.connection_errors: Tuple[type, ...] = (
@@ -86,15 +99,21 @@ class RedisConnector:
         :param shared: many tasks use the client at once (a reconnect storm
                        restores hundreds of sessions together): its pool
                        holds :data:`SHARED_POOL_SIZE` connections, and a
-                       task waits for a free one rather than fail.
+                       task waits for a free one (:data:`SHARED_POOL_WAIT`)
+                       rather than fail.
         """
         overrides = self._role_kwargs(role, socket_timeout)
         if on_connect is not None:  # redis_connect_func, valkey_connect_func
             overrides[f'{self.module.__name__}_connect_func'] = on_connect
+        if self.cluster:
+            client = self._cluster_client(overrides)
+            self._clients.append(client)
+            return client
         pool_kwargs: Dict[str, Any] = {}
         if shared:
             pool_kwargs = {'max_connections': SHARED_POOL_SIZE,
-                           'timeout': self._options.socket_timeout}
+                           'timeout': max(self._options.socket_timeout,
+                                          SHARED_POOL_WAIT)}
         if self._options.redis_client is not None:
             client = self._clone(self._options.redis_client, overrides,
                                  pool_kwargs)
@@ -112,12 +131,17 @@ class RedisConnector:
 
     def direct(self, role: str, socket_timeout: Optional[float],
                on_connect: Optional[Callable[[Any], None]] = None
-               ) -> DirectConnection:
-        """A :class:`~sio_redis_streams.sync.direct.DirectConnection` of a
-        new client for ``role`` (arguments as :meth:`client`), for a task
-        that sends its commands itself."""
-        return DirectConnection(self.client(role, socket_timeout, on_connect),
-                                self.response_error)
+               ) -> DirectSender:
+        """The held connection(s) of a new client for ``role`` (arguments
+        as :meth:`client`), for a task that sends its commands itself: a
+        :class:`~sio_redis_streams.sync.direct.DirectConnection`, or on a
+        cluster a
+        :class:`~sio_redis_streams.sync.cluster.ClusterDirectConnection`.
+        """
+        client = self.client(role, socket_timeout, on_connect)
+        if self.cluster:
+            return cluster.ClusterDirectConnection(client, self.module)
+        return DirectConnection(client, self.response_error)
 
     def is_transient(self, error: BaseException) -> bool:
         """Tell whether an error reply may go away if the command is sent
@@ -127,11 +151,22 @@ class RedisConnector:
         reply = str(error).rpartition(_PIPELINE_ERROR_MARK)[2]
         return reply.upper().startswith(TRANSIENT_ERROR_PREFIXES)
 
+    def disconnect(self, client: Any) -> None:
+        """Close the connections of a client made here, as a task does
+        after a failure (on a cluster, the slot map is refreshed too)."""
+        if self.cluster:
+            cluster.disconnect(client)
+        else:
+            client.connection_pool.disconnect()
+
     def close(self) -> None:
         """Close every connection of every client made here."""
         for client in self._clients:
             try:
-                client.connection_pool.disconnect()
+                if self.cluster:
+                    client.disconnect_connection_pools()
+                else:
+                    client.connection_pool.disconnect()
             except Exception:  # closing is best effort
                 pass
         self._clients.clear()
@@ -174,6 +209,23 @@ class RedisConnector:
             new_pool = pool_class(connection_class=pool.connection_class,
                                   **kwargs, **pool_kwargs)
         return self._client_class()(connection_pool=new_pool)
+
+    def _cluster_client(self, overrides: Dict[str, Any]) -> Any:
+        remap = None
+        if self._options.redis_client is not None:
+            nodes, kwargs, remap = cluster.description_of(
+                self._options.redis_client)
+        else:
+            nodes, kwargs = cluster.parse_cluster_url(self.module, self._url)
+            kwargs.update(self._options.redis_options)
+            remap = kwargs.pop('address_remap', None)
+        kwargs = {key: value for key, value in kwargs.items()
+                  if not key.startswith(_POOL_MANAGED_KWARGS)}
+        kwargs.update(overrides)
+        kwargs.pop('retry_on_timeout')  # a cluster client retries itself
+        return cluster.LazyClusterClient(
+            lambda: cluster.cluster_client(self.module, nodes, kwargs, remap),
+            self.connection_errors[0])
 
     def _sentinel_client(self, overrides: Dict[str, Any]) -> Any:
         sentinels, service, url_kwargs = parse_sentinel_url(self._url)

@@ -37,18 +37,17 @@ class Supervisor:
 
     :param what: what the task does, for the log ("reading stream x").
     :param counter: the :class:`Stats` counter of times Redis was lost.
-    :param client: the task's Redis client, whose connections are reset
-                   after a failure.
+    :param reset: closes the task's connections after a failure.
     :param resume: what will happen when Redis is back, for the warning.
     """
 
     def __init__(self, context: Context, what: str, counter: str,
-                 client: Any = None,
+                 reset: Callable[[], None] = lambda: None,
                  resume: Callable[[], str] = lambda: '') -> None:
         self._context = context
         self._what = what
         self._counter = counter
-        self._client = client
+        self._reset = reset
         self._resume = resume
         self._backoff = Backoff()
         self.down_since: Optional[float] = None
@@ -90,8 +89,7 @@ class Supervisor:
             context.logger.warning(
                 'lost Redis %s (%s)%s', self._what, describe_error(error),
                 f'; {resume}' if resume else '')
-        if self._client is not None:
-            self._client.connection_pool.disconnect()
+        self._reset()
 
     def succeeded(self, detail: str = '') -> None:
         """A step worked: if Redis was away, say that it is back."""

@@ -217,7 +217,7 @@ class SyncDriver:
         done = threading.Event()
         request.on_done(done.set)
         try:
-            receivers = self.pubsub.publish(message)
+            receivers = self.pubsub.publish_request(message)
         except (self.context.connector.error, OSError) as exc:
             requests.discard(request)
             self.context.logger.warning('cannot send a request to the '

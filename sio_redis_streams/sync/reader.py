@@ -42,13 +42,17 @@ class StreamReader:
         self._skip_own = context.uid.encode() if skip_own else None
         self._client_id: Optional[int] = None
         # the socket must outlive the server-side block, or every quiet
-        # period would look like a dead connection
-        self._redis = context.connector.direct(
+        # period would look like a dead connection. On a cluster, the
+        # client also connects to other nodes (to learn the slot map): no
+        # connection id is known to be the reader's, and :meth:`interrupt`
+        # shuts the socket down
+        connector = context.connector
+        self._redis = connector.direct(
             f'reader:{stream}', options.block_time + options.socket_timeout,
-            on_connect=self._connected)
+            on_connect=None if connector.cluster else self._connected)
         self._supervisor = Supervisor(
             context, f'reading stream {stream}', 'reader_reconnects',
-            self._redis, self._resume)
+            self._redis.disconnect, self._resume)
 
     def at_position(self, action: Callable[[Optional[str]], T]) -> T:
         """Run ``action(last_id)`` while no entry is being handled, so that
@@ -123,7 +127,7 @@ class StreamReader:
         options = self._context.options
         return commands.entries(self._redis.call(commands.xread(
             self.stream, self.position.last_id, options.read_count,
-            options.block_time_ms)))
+            options.block_time_ms), key=self.stream))
 
     def _verified_read(self) -> List[Entry]:
         """Read the next batch and the stream's state at the same instant,
@@ -162,9 +166,10 @@ class StreamReader:
                 commands.xread(self.stream, self.position.last_id,
                                self._context.options.read_count))
         if not transaction:
-            return self._redis.execute(*both)
+            return self._redis.execute(*both, key=self.stream)
         return commands.transaction_replies(
-            self._redis.execute(*commands.transaction(*both)),
+            self._redis.execute(*commands.transaction(*both),
+                                key=self.stream),
             self._context.connector.response_error)
 
     def _dispatch(self, entries: List[Entry]) -> None:
@@ -203,8 +208,8 @@ class StreamReader:
 
     def _stream_info(self) -> Optional[Dict[str, Any]]:
         try:
-            return commands.stream_info(
-                self._redis.call(commands.xinfo_stream(self.stream)))
+            return commands.stream_info(self._redis.call(
+                commands.xinfo_stream(self.stream), key=self.stream))
         except self._context.connector.response_error as exc:
             if _no_such_key(exc):
                 return None

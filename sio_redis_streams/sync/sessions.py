@@ -170,10 +170,15 @@ class SessionStore:
             queued = self._waiting.pop(pid, None)
         if queued is not None:
             return queued
-        pipe = self._commands.pipeline(transaction=True)
-        pipe.get(self._key(pid))
-        pipe.delete(self._key(pid))
-        raw, _ = pipe.execute()
+        if self._context.connector.cluster:
+            # one command (Redis 6.2+, as a cluster needs 7 anyway): not
+            # every cluster client library can send a transaction
+            raw = self._commands.execute_command('GETDEL', self._key(pid))
+        else:
+            pipe = self._commands.pipeline(transaction=True)
+            pipe.get(self._key(pid))
+            pipe.delete(self._key(pid))
+            raw, _ = pipe.execute()
         if raw is None:
             self._context.logger.info('no session %s (expired, already '
                                       'recovered, or never stored)', pid)

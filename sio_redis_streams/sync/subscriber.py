@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterable, Set
 
 from ..core import codec
 from ..core.messages import MalformedMessage, Message
+from . import cluster
 from .context import Context, Supervisor
 
 #: How long the subscriber waits for a message before it looks for new
@@ -95,22 +96,40 @@ class PubSub:
         return self._publish(self.private_channel(message.nsp, requester),
                              message)
 
+    def publish_request(self, message: Message) -> int:
+        """Send a request to every server of its namespace; returns how
+        many servers will get it (this one included). A node of a Redis
+        Cluster counts only its own subscribers in its reply to PUBLISH, so
+        there the servers are counted first."""
+        if not self._context.connector.cluster:
+            return self.publish(message)
+        servers = self.server_count(message.nsp)
+        self.publish(message)
+        return servers
+
     def server_count(self, namespace: str) -> int:
         """How many servers listen to ``namespace`` (this one included), as
-        Redis counts the subscribers of its public channel."""
+        Redis counts the subscribers of its public channel (on a cluster,
+        summed over every node: a subscription lives on one node, any
+        node, and a node counts its own only)."""
         channel = self.public_channel(namespace)
-        if self._sharded:
-            reply = self._commands.pubsub_shardnumsub(channel)
-        else:
-            reply = self._commands.pubsub_numsub(channel)
+        command = 'PUBSUB SHARDNUMSUB' if self._sharded else 'PUBSUB NUMSUB'
+        connector = self._context.connector
+        if connector.cluster:
+            return cluster.count_subscribers(
+                self._commands, command, channel,
+                connector.connection_errors)
+        reply = self._commands.execute_command(command, channel)
         return int(reply[0][1]) if reply else 0
 
     def run(self) -> None:
         """The body of the subscriber task."""
-        self._client = self._context.connector.client(
+        connector = self._context.connector
+        self._client = connector.client(
             'subscriber', self._options.socket_timeout)
         supervisor = Supervisor(self._context, 'for PUB/SUB',
-                                'subscriber_reconnects', self._client,
+                                'subscriber_reconnects',
+                                lambda: connector.disconnect(self._client),
                                 lambda: 'subscribing again when it is back')
         supervisor.run(lambda: self._session(supervisor))
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Optional
 
-from ..core import commands
-from ..core.codec import next_entry_id
-from ..core.outbox import BatchOutcome, OutgoingEntry, Outbox, WriteLedger
+from ..core.outbox import OutgoingEntry, Outbox
+from ..core.writing import Attempt, WriteRound
 from .context import Context, Supervisor
-from .direct import DirectConnection
-
-#: How many entries one XRANGE of the reconciliation reads.
-_RECONCILE_PAGE = 1000
+from .direct import DirectSender
 
 #: How long (seconds) the writer lets entries gather when several came
 #: while the last batch was out (a burst): without it, an emitter that
@@ -38,19 +34,23 @@ class StreamWriter:
     """
 
     def __init__(self, context: Context,
-                 connection: DirectConnection) -> None:
+                 connection: DirectSender) -> None:
         self._context = context
         self._options = context.options
         self._connection = connection
-        self._uid = context.uid.encode()
         self._outbox = Outbox(context.options.outbox_size)
-        self._ledger = WriteLedger()
+        options = context.options
+        self._round = WriteRound(
+            context.uid, options.maxlen, options.replica_acks,
+            options.replica_ack_timeout, context.stats, context.logger,
+            context.connector.is_transient, context.connector.response_error,
+            context.stopping.is_set)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._warned_full = False
         self._supervisor = Supervisor(
             context, 'writing to the streams', 'writer_reconnects',
-            connection,
+            connection.disconnect,
             lambda: f'keeping {self.depth} entries in the outbox until it '
                     f'is back')
         self._batch: List[OutgoingEntry] = []
@@ -103,7 +103,11 @@ class StreamWriter:
 
     def run(self) -> None:
         """The body of the writer task."""
-        self._supervisor.run(self._step, lambda error: self.wake())
+        self._supervisor.run(self._step, self._failed)
+
+    def _failed(self, error: BaseException) -> None:
+        self._round.check_written = True
+        self.wake()
 
     def _step(self) -> None:
         if not self._batch:
@@ -113,7 +117,7 @@ class StreamWriter:
         try:
             self._attempt(self._batch)
         finally:
-            if not self._ledger.pending(self._batch):
+            if not self._round.ledger.pending(self._batch):
                 self._settled()
 
     def _take_batch(self) -> None:
@@ -132,88 +136,26 @@ class StreamWriter:
             self._changed.wait_for(
                 lambda: len(self._outbox) or stopping.is_set())
             if not stopping.is_set():
-                self._batch = self._outbox.batch(size)
+                self._batch = self._outbox.batch(
+                    size, one_stream=self._context.connector.cluster)
 
     def _attempt(self, batch: List[OutgoingEntry]) -> None:
-        connector = self._context.connector
         try:
-            if self._ledger.outcome_unknown:
-                self._reconcile(batch)
-            pending = self._ledger.pending(batch)
-            if pending:
-                self._send(pending)
+            self._converse(self._round.attempt(batch))
         except Exception as exc:
-            if not isinstance(exc, connector.expected_errors):
-                # a bug, or a client gone wrong: retried a few times only
-                self._record(self._ledger.failed_unexpectedly(batch, exc))
+            if not isinstance(exc, self._context.connector.expected_errors):
+                self._round.failed_unexpectedly(batch, exc)
             raise
 
-    def _send(self, entries: List[OutgoingEntry]) -> None:
-        """Append ``entries`` in one MULTI/EXEC: were Redis to refuse an
-        entry for a while (out of memory, loading, failing over) and take
-        the next, the entries of a batch could land out of order."""
-        connector = self._context.connector
-        self._ledger.sending()
-        maxlen = self._options.maxlen
+    def _converse(self, attempt: Attempt) -> None:
+        """Carry the attempt's exchanges over the writer's connection."""
         try:
-            results = commands.transaction_replies(
-                self._connection.execute(*commands.transaction(
-                    *(commands.xadd(entry.stream, entry.fields, maxlen)
-                      for entry in entries))),
-                connector.response_error)
-        except connector.response_error as exc:
-            transient = connector.is_transient(exc)
-            self._record(self._ledger.refused(entries, exc, transient))
-            if transient:
-                raise
+            commands, key = next(attempt)
+            while True:
+                replies = self._connection.execute(*commands, key=key)
+                commands, key = attempt.send(replies)
+        except StopIteration:
             return
-        outcome = self._ledger.replied(entries, results,
-                                       connector.is_transient)
-        self._record(outcome)
-        if outcome.retry:  # Redis is short of memory, loading...
-            raise next(r for r in results if isinstance(r, Exception) and
-                       connector.is_transient(r))
-
-    def _record(self, outcome: BatchOutcome) -> None:
-        stats, logger = self._context.stats, self._context.logger
-        if outcome.written:
-            stats.incr('entries_written', outcome.written)
-            stats.incr('write_batches')
-        if outcome.dropped:
-            stats.incr('write_errors', len(outcome.dropped))
-            logger.error('Redis refused %d entries (stream %s), dropping '
-                         'them: %s', len(outcome.dropped),
-                         ', '.join(dict.fromkeys(e.stream for e, _ in
-                                                 outcome.dropped)),
-                         outcome.dropped[0][1])
-
-    def _reconcile(self, batch: List[OutgoingEntry]) -> None:
-        found = 0
-        for stream, since in self._ledger.to_reconcile(batch):
-            written, resent = self._ledger.reconcile(
-                batch, stream, self._own_entries_since(stream, since))
-            found += written
-            if resent:
-                self._context.stats.incr('resent_after_reconnect', resent)
-        self._ledger.reconciled()
-        if found:
-            self._context.stats.incr('entries_written', found)
-            self._context.logger.info(
-                '%d entries of the interrupted batch had reached Redis; not '
-                'sending them again', found)
-
-    def _own_entries_since(self, stream: str,
-                           last_id: Optional[str]) -> List[bytes]:
-        start = next_entry_id(last_id) if last_id else '-'
-        ours = []
-        while True:
-            page = commands.range_entries(self._connection.call(
-                commands.xrange(stream, start, _RECONCILE_PAGE)))
-            ours.extend(entry_id for entry_id, fields in page
-                        if fields.get(b'uid') == self._uid)
-            if len(page) < _RECONCILE_PAGE:
-                return ours
-            start = next_entry_id(page[-1][0].decode())
 
     def _settled(self) -> None:
         with self._lock:

@@ -26,9 +26,9 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(redis_server, server_factory, client_factory, async_mode,
+def cluster(redis_deployment, server_factory, client_factory, async_mode,
             framework):
-    a, b = server_factory(2, redis_url=redis_server.url,
+    a, b = server_factory(2, redis_url=redis_deployment.url,
                           async_mode=async_mode, framework=framework)
     return Cluster(
         a, b,
@@ -173,13 +173,13 @@ def test_emit_with_callback_to_a_client_of_another_server(cluster):
     assert stats['pending_requests'] == 0
 
 
-def test_emit_from_a_write_only_emitter(cluster, redis_server):
+def test_emit_from_a_write_only_emitter(cluster, redis_deployment):
     from sio_redis_streams import RedisStreamsManager
 
     c = cluster
     c.bob.cmd('enter_room', sid=c.bob.sid('/chat'), room='r',
               namespace='/chat')
-    emitter = RedisStreamsManager(redis_server.url, write_only=True)
+    emitter = RedisStreamsManager(redis_deployment.url, write_only=True)
     try:
         emitter.emit('from-cron', {'job': 1}, to='r', namespace='/chat')
         emitter.emit('from-cron', ('a', b'b'), namespace='/chat')

@@ -15,17 +15,24 @@ NAMESPACES = ('/', '/chat')
 
 
 @pytest.fixture
-def cluster(redis_server, server_factory, client_factory, async_mode):
-    a, b = server_factory(2, redis_url=redis_server.url,
+def cluster(redis_deployment, server_factory, client_factory, async_mode):
+    a, b = server_factory(2, redis_url=redis_deployment.url,
                           async_mode=async_mode,
                           options={'request_timeout': 3})
-    return Cluster(
+    cluster = Cluster(
         a, b,
         alice=client_factory(a.url, NAMESPACES, name='alice',
                              auth={'token': 'a-1'}),
         bob=client_factory(b.url, NAMESPACES, name='bob',
                            auth={'token': 'b-2'}),
         carol=client_factory(a.url, NAMESPACES, name='carol'))
+    # a server's tasks start with its first client: wait until both
+    # subscribed (on a Redis Cluster, that takes a few round trips more),
+    # or a request could count one server too few
+    for client in (cluster.alice, cluster.bob):
+        eventually(lambda: client.cmd('server_count') == 2,
+                   what='both servers subscribed')
+    return cluster
 
 
 def ids(sockets):
@@ -162,6 +169,7 @@ def test_server_count(cluster):
         [c.alice.sid(), c.carol.sid()])
 
 
+@pytest.mark.parametrize('redis_deployment', ['redis'], indirect=True)
 def test_requests_are_answered_again_soon_after_a_redis_restart(
         cluster, redis_server):
     c = cluster

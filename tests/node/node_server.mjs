@@ -5,6 +5,9 @@
 //     --name N1 [--options '{"streamName": "s"}'] \
 //     [--recovery '{"maxDisconnectionDuration": 120000}']
 //
+// On a Redis Cluster, --redis-url lists some of its nodes:
+// redis+cluster://127.0.0.1:7001,127.0.0.1:7002 (see redis_connection.mjs).
+//
 // It prints "READY <port>" once it listens AND its adapters have joined the
 // cluster (see waitUntilJoined), answers GET /health with "ok", accepts the
 // namespaces /, /chat and /other, and executes the "cmd" requests of
@@ -14,7 +17,7 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import { connectRedis, onEveryNode } from "./redis_connection.mjs";
 
 const NAMESPACES = ["/", "/chat", "/other"];
 // Socket.IO offers no catch-all for server-side events, so the ones the tests
@@ -56,9 +59,9 @@ const config = parseCommandLine();
 // subscriber; the duplicates inherit the connection name, which is how
 // waitUntilJoined finds them in CLIENT LIST.
 const clientName = `sio-node-${config.name}-${process.pid}`;
-const redisClient = createClient({ url: config.redisUrl, name: clientName });
-redisClient.on("error", (err) => console.error(`redis client error: ${err.message}`));
-await redisClient.connect();
+const redisClient = await connectRedis(config.redisUrl, clientName, (line) =>
+  console.error(line),
+);
 
 // Socket.IO takes the /socket.io/ requests before this handler sees them.
 const httpServer = createServer((request, response) => {
@@ -341,7 +344,10 @@ async function runCommand(request) {
 // The adapter subscribes and starts its stream readers in the background, so
 // a server that merely listens could miss what is published right after
 // READY, or be left out of serverCount(). Wait until every namespace's
-// private channel is subscribed and every stream has a blocked reader.
+// private channel is subscribed and every stream has a blocked reader. On a
+// cluster, the subscriber and the readers are connected to any of the
+// masters (the streams' and the channels' ones, or a random one), and each
+// master counts only its own connections.
 async function waitUntilJoined() {
   const sharded = Boolean(config.adapterOptions.useShardedPubSub);
   const prefix = config.adapterOptions.channelPrefix ?? "socket.io";
@@ -351,14 +357,17 @@ async function waitUntilJoined() {
   );
   const deadline = Date.now() + JOIN_TIMEOUT_MS;
   for (;;) {
-    const subscriptions = await redisClient.sendCommand([
+    const subscriptions = await onEveryNode(redisClient, [
       "PUBSUB",
       sharded ? "SHARDNUMSUB" : "NUMSUB",
       ...privateChannels,
     ]);
-    const subscribed = subscriptions.filter((_, i) => i % 2 === 1).every((n) => Number(n) > 0);
-    const readers = String(await redisClient.sendCommand(["CLIENT", "LIST"]))
-      .split("\n")
+    // each reply: [channel1, count1, channel2, count2...]
+    const subscribed = privateChannels.every((_, i) =>
+      subscriptions.some((reply) => Number(reply[2 * i + 1]) > 0),
+    );
+    const readers = (await onEveryNode(redisClient, ["CLIENT", "LIST"]))
+      .flatMap((reply) => String(reply).split("\n"))
       .filter((line) => line.includes(` name=${clientName} `) && line.includes(" cmd=xread "));
     if (subscribed && readers.length >= streamCount) {
       return;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -126,6 +127,17 @@ class RedisServer:
         """SIGKILL the server and wait until it is gone."""
         if self._process is not None:
             self._process.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP the server: it keeps its sockets open but answers nothing,
+        like a hung host (``stop()`` and ``kill()`` still work)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop if running, then start on the same port and directory

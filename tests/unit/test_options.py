@@ -34,6 +34,11 @@ from sio_redis_streams.options import Options, shown_default
     ('outbox_timeout', -1),
     ('outbox_timeout', False),
     ('write_batch_size', 0),
+    ('replica_acks', -1),
+    ('replica_acks', 1.0),
+    ('replica_acks', False),
+    ('replica_ack_timeout', 0),
+    ('redis_client', object()),
     ('request_timeout', 0),
     ('ack_timeout', float('inf')),
     ('socket_timeout', 0),
@@ -64,7 +69,9 @@ def test_redis_client_must_be_a_client():
 @pytest.mark.parametrize('url', [
     'redis://localhost:6379/0', 'rediss://h:1/2', 'unix:///tmp/r.sock',
     'valkey://localhost', 'valkeys://localhost',
-    'redis+sentinel://h1:26379,h2:26380/0/mymaster'])
+    'redis+sentinel://h1:26379,h2:26380/0/mymaster',
+    'redis+cluster://h1:7000,h2:7001', 'rediss+cluster://h1:7000/',
+    'valkey+cluster://h1:7000'])
 def test_good_urls(url):
     assert RedisStreamsManager(url).options.url == url
 

@@ -25,7 +25,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import pytest
 
@@ -79,9 +79,10 @@ def node_factory(request: pytest.FixtureRequest,
     started: list[NodeServerProcess] = []
 
     def launch(*, redis_url: str, name: str = NODE,
-               options: dict[str, Any] | None = None) -> NodeServerProcess:
+               options: dict[str, Any] | None = None,
+               recovery: dict[str, Any] | None = None) -> NodeServerProcess:
         server = NodeServerProcess(redis_url=redis_url, name=name,
-                                   options=options,
+                                   options=options, recovery=recovery,
                                    workdir=tmp_path / 'node')
         started.append(server)
         _attach_logs(request, server)
@@ -110,12 +111,22 @@ def node_factory(request: pytest.FixtureRequest,
 
 # -- the mixed cluster --------------------------------------------------------
 
+class Redis(Protocol):
+    """Where the servers meet: a RedisServer, or a Redis Cluster."""
+
+    @property
+    def url(self) -> str: ...
+
+    def client(self) -> Any: ...
+
+
 @dataclass
 class Mixed:
     """Python server ``py`` (alice, carol) and Node server ``node`` (bob,
-    dave) on one Redis; every client is on ``/`` and ``/chat``; alice and
-    bob connected with an ``auth`` payload."""
-    redis: RedisServer
+    dave) on one Redis (or one Redis Cluster: ``mixed_redis``); every client
+    is on ``/`` and ``/chat``; alice and bob connected with an ``auth``
+    payload."""
+    redis: Redis
     py: ServerProcess
     node: NodeServerProcess
     alice: RecordingClient
@@ -176,7 +187,14 @@ MixedFactory = Callable[..., Mixed]
 
 
 @pytest.fixture
-def mixed(redis_server, server_factory, node_factory, client_factory,
+def mixed_redis(redis_server: RedisServer) -> Redis:
+    """The Redis of the mixed cluster (test_cluster_interop.py overrides it
+    with a Redis Cluster)."""
+    return redis_server
+
+
+@pytest.fixture
+def mixed(mixed_redis, server_factory, node_factory, client_factory,
           async_mode) -> Iterator[MixedFactory]:
     """Start the mixed cluster: ``mixed(py_options=..., node_options=...)``
     (the manager's and the adapter's options). Lazy, so that a test calls
@@ -191,13 +209,13 @@ def mixed(redis_server, server_factory, node_factory, client_factory,
     def start(py_options: dict[str, Any] | None = None,
               node_options: dict[str, Any] | None = None) -> Mixed:
         # both servers boot in parallel
-        node = node_factory(redis_url=redis_server.url, options=node_options)
-        [py] = server_factory(redis_url=redis_server.url,
+        node = node_factory(redis_url=mixed_redis.url, options=node_options)
+        [py] = server_factory(redis_url=mixed_redis.url,
                               async_mode=async_mode, names=[PY],
                               options=py_options)
         node.wait_ready()
         c = Mixed(
-            redis_server, py, node,
+            mixed_redis, py, node,
             alice=connect(py.url, NAMESPACES, name='alice',
                           auth={'token': 'alice-token'}),
             carol=connect(py.url, NAMESPACES, name='carol'),

@@ -245,3 +245,18 @@ def test_unexpected_failures_are_counted_per_batch():
     ledger.sending()
     outcome = ledger.failed_unexpectedly(second, RuntimeError())
     assert outcome.retry == second and outcome.dropped == []
+
+
+def test_a_batch_can_be_kept_to_one_stream():
+    outbox = Outbox(10)
+    for n, stream in enumerate('abab'):
+        outbox.add(OutgoingEntry(stream, {'n': str(n)}))
+    first = outbox.batch(10, one_stream=True)
+    assert [e.fields['n'] for e in first] == ['0', '2']
+    assert [e.stream for e in outbox.batch(1, one_stream=True)] == ['a']
+    assert len(outbox.batch(10)) == 4
+    for entry in first:  # written: the next batch is b's
+        entry.entry_id = '1-0'
+    assert [e.fields['n'] for e in outbox.batch(10, one_stream=True)] == \
+        ['1', '3']
+    assert outbox.pop_settled() == 1 and len(outbox) == 3

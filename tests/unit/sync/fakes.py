@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
 import socketio
@@ -21,10 +20,10 @@ from sio_redis_streams.sync.context import Context
 NOWHERE = 'redis://127.0.0.1:1/0'
 
 
-def context(**options: Any) -> Context:
+def context(url: str = NOWHERE, **options: Any) -> Context:
     """A driver context whose connector knows the client library's errors
     but is never asked to connect."""
-    opts = Options(url=NOWHERE, **options)
+    opts = Options(url=url, **options)
     return Context(opts, 'a' * 16, Stats(), logging.getLogger('test'),
                    RedisConnector(opts, 'test'), threading.Event())
 
@@ -53,18 +52,44 @@ class FakeRedis:
         #: when set, transactions wait for it
         self.gate: Optional[threading.Event] = None
         self._ids = itertools.count(1)
-        self.connection_pool = SimpleNamespace(disconnect=lambda: None)
+        #: how many replicas acknowledge each WAIT, one value per WAIT (the
+        #: last one stays)
+        self.replica_acks: List[Any] = [1]
+        #: the keys the calls named
+        self.keys: List[Optional[str]] = []
 
-    def execute(self, *commands: Tuple[Any, ...]) -> List[Any]:
+    def execute(self, *commands: Tuple[Any, ...],
+                key: Optional[str] = None) -> List[Any]:
+        self.keys.append(key)
+        wait = [self._wait()] if commands[-1][0] == 'WAIT' else []
+        if wait:
+            commands = commands[:-1]
+        if not commands:
+            return wait
         if commands[0] == ('MULTI',):
             adds = [(c[1], dict(zip(c[6::2], c[7::2])))
                     for c in commands[1:-1]]
-            return [b'OK'] + [b'QUEUED'] * len(adds) + [self.commit(adds)]
-        return [self._xrange(*command[1:]) for command in commands]
+            return [b'OK'] + [b'QUEUED'] * len(adds) + \
+                [self.commit(adds)] + wait
+        return [self._info(command[2]) if command[0] == 'XINFO'
+                else self._xrange(*command[1:]) for command in commands]
 
-    def call(self, command: Tuple[Any, ...]) -> Any:
-        reply, = self.execute(command)
+    def call(self, command: Tuple[Any, ...],
+             key: Optional[str] = None) -> Any:
+        reply, = self.execute(command, key=key)
         return reply
+
+    def disconnect(self) -> None:
+        pass
+
+    def _info(self, stream: str) -> List[bytes]:
+        entries = self.streams.get(stream)
+        return [b'last-generated-id', entries[-1][0] if entries else b'0-0']
+
+    def _wait(self) -> Any:
+        if len(self.replica_acks) > 1:
+            return self.replica_acks.pop(0)
+        return self.replica_acks[0]
 
     def _xrange(self, stream: str, start: str, end: str, _: str,
                 count: int) -> List[Any]:

@@ -13,7 +13,6 @@ from tests.unit.sync.fakes import context
 class Client:
     def __init__(self):
         self.resets = 0
-        self.connection_pool = self
 
     def disconnect(self):
         self.resets += 1
@@ -43,7 +42,7 @@ def test_an_outage_is_logged_and_counted_once(caplog):
     ctx = context()
     client = Client()
     supervisor = Supervisor(ctx, 'reading stream s', 'reader_reconnects',
-                            client, lambda: 'will resume after 1-0')
+                            client.disconnect, lambda: 'will resume after 1-0')
     lost = redis.exceptions.ConnectionError('gone')
     with caplog.at_level(logging.INFO, logger='test'):
         run_steps(supervisor, ctx, [lost, lost, lost, None, lost, None])

@@ -32,14 +32,16 @@ class CannedRedis:
         self.reads_from = []
         self.socket = None
 
-    def execute(self, *commands):
+    def execute(self, *commands, key=None):
+        assert key == 'socket.io'
         if commands[0] == ('MULTI',):
             inner = commands[1:-1]
             return [b'OK'] + [b'QUEUED'] * len(inner) + [
                 [self._reply(command) for command in inner]]
         return [self._reply(command) for command in commands]
 
-    def call(self, command):
+    def call(self, command, key=None):
+        assert key == 'socket.io'
         return self._reply(command)
 
     def _reply(self, command):

@@ -146,3 +146,94 @@ def test_entries_that_come_while_a_batch_is_out_go_together(running):
     assert written(client) == [0, 1, 2, 3, 4]
     assert client.batch_sizes[0] == 1
     assert len(client.batch_sizes) <= 3  # not one transaction each
+
+
+def test_on_a_cluster_each_transaction_holds_one_stream(running):
+    """A MULTI/EXEC must touch one slot, so one stream: the outbox order is
+    kept, batches end where the stream changes."""
+    client = FakeRedis()
+    ctx = context(url='redis+cluster://127.0.0.1:1')
+    writer = running(ctx, client)
+    client.gate = threading.Event()
+    for n, stream in enumerate('ababab'):
+        writer.submit(stream, fields(n))
+    client.gate.set()
+    assert writer.flush(5)
+    assert written(client, 'a') == [0, 2, 4]
+    assert written(client, 'b') == [1, 3, 5]
+    # namespaces of different streams emitting in turn still go in batches
+    # (the first entry may go alone: it can find the writer idle)
+    assert sum(client.batch_sizes) == 6 and len(client.batch_sizes) <= 3
+    keys = [key for key in client.keys if key is not None]
+    assert all(a != b for a, b in zip(keys, keys[1:])), keys
+
+
+def test_a_batch_is_written_once_its_replicas_have_it(running, caplog):
+    client = FakeRedis()
+    client.replica_acks = [0, 0, 1]  # WAIT times out twice
+    ctx = context(replica_acks=1, replica_ack_timeout=0.01)
+    writer = running(ctx, client)
+    writer.submit('socket.io', fields(0))
+    assert writer.flush(5)
+    assert written(client) == [0]
+    stats = ctx.stats.snapshot()
+    assert stats['replica_ack_waits'] == 2 and stats['entries_written'] == 1
+    assert client.transactions == 1  # waited for, not written again
+    assert any('0 of 1 replicas have the last batch' in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_primary_lost_before_its_replicas_had_the_batch(running):
+    """The batch was written, then the primary failed before any replica
+    got it: the promoted replica lacks it, and it is written again, once.
+    """
+    client = FakeRedis()
+    client.replica_acks = [redis.exceptions.ConnectionError('primary died')]
+    ctx = context(replica_acks=1)
+    writer = running(ctx, client)
+    for n in range(3):
+        writer.submit('socket.io', fields(n))
+    while client.transactions < 1:
+        time.sleep(0.01)
+    client.streams.clear()  # the promoted replica never had them
+    client.replica_acks = [1]
+    assert writer.flush(5)
+    assert written(client) == [0, 1, 2]
+    assert ctx.stats.snapshot()['resent_after_reconnect'] == 3
+
+
+def test_entries_gone_after_a_failure_are_reported(running, caplog):
+    """The primary failed before its replica had the last entries: the
+    readers that had not read them cannot know, the writer says it."""
+    client = FakeRedis()
+    ctx = context()
+    writer = running(ctx, client)
+    writer.submit('socket.io', fields(0))
+    assert writer.flush(5)
+    client.streams.clear()  # the promoted replica never had it
+    client.fail = redis.exceptions.ConnectionError('primary died')
+    writer.submit('socket.io', fields(1))
+    while client.transactions < 2:
+        time.sleep(0.01)
+    client.fail = None
+    assert writer.flush(5)
+    assert written(client) == [1]
+    assert ctx.stats.snapshot()['writes_lost'] == 1
+    assert any('up to 1-0 are gone (the stream now ends at 0-0)'
+               in r.getMessage() for r in caplog.records)
+
+
+def test_a_wait_refused_after_the_batch_is_in_does_not_write_it_twice(
+        running):
+    client = FakeRedis()
+    client.replica_acks = [redis.ResponseError('READONLY You can\'t write '
+                                               'against a read only replica'),
+                           1]
+    ctx = context(replica_acks=1)
+    writer = running(ctx, client)
+    for n in range(3):
+        writer.submit('socket.io', fields(n))
+    assert writer.flush(5)
+    assert written(client) == [0, 1, 2]
+    stats = ctx.stats.snapshot()
+    assert stats['entries_written'] == 3 and stats['write_errors'] == 0
