@@ -177,16 +177,23 @@ def count_subscribers(client: Any, command: str, channel: str,
     has no subscriber left (their connections broke with it); if none can,
     the error is raised.
     """
+    # a client that lost nodes from its map while they were unreachable
+    # (redis-py 5 does) would count too few: ask for the whole map first
+    refresh(client)
     total, reached, error = 0, 0, None
     for node in client.get_nodes():
-        try:
-            reply = client.execute_command(command, channel,
-                                           target_nodes=node)
-        except connection_errors as exc:
-            error = exc
-            continue
-        reached += 1
-        total += sum(int(count) for _, count in reply)
+        # a pooled connection may have died with a network cut: the first
+        # attempt finds out, the second connects afresh
+        for _ in range(2):
+            try:
+                reply = client.execute_command(command, channel,
+                                               target_nodes=node)
+            except connection_errors as exc:
+                error = exc
+                continue
+            reached += 1
+            total += sum(int(count) for _, count in reply)
+            break
     if not reached and error is not None:
         raise error
     return total

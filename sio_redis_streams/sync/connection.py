@@ -71,18 +71,26 @@ class RedisConnector:
         if self.cluster:
             cluster.check_version(self.module)
         exceptions = self.module.exceptions
+        # a cluster client that reaches no node raises this, which is not
+        # even a RedisError
+        cluster_error = getattr(exceptions, 'RedisClusterException', None) \
+            or getattr(exceptions, 'ValkeyClusterException', None)
+        unreachable = (cluster_error,) if self.cluster and cluster_error \
+            else ()
         #: Errors that mean the connection is unusable: reconnect and retry.
         self.connection_errors: Tuple[type, ...] = (
-            exceptions.ConnectionError, exceptions.TimeoutError, OSError)
+            exceptions.ConnectionError, exceptions.TimeoutError, OSError,
+            *unreachable)
         #: An error reply from Redis to one command.
         self.response_error: type = exceptions.ResponseError
         #: What Redis going away or refusing looks like: anything else a
         #: task meets is a bug, and logged with its traceback.
         self.expected_errors: Tuple[type, ...] = \
             self.connection_errors + (self.response_error,)
-        #: The base class of every error of the client library.
-        self.error: type = getattr(exceptions, 'RedisError', None) or \
-            getattr(exceptions, 'ValkeyError')
+        #: Every error of the client library.
+        self.error: Tuple[type, ...] = (
+            getattr(exceptions, 'RedisError', None) or
+            getattr(exceptions, 'ValkeyError'), *unreachable)
         self._transient_errors = tuple(
             getattr(exceptions, name) for name in TRANSIENT_ERROR_CLASSES
             if hasattr(exceptions, name))

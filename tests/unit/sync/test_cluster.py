@@ -95,7 +95,8 @@ class FakeCluster:
         pass
 
     def execute_command(self, command, channel, target_nodes):
-        if target_nodes.down:
+        if target_nodes.down or getattr(target_nodes, 'stale', False):
+            target_nodes.stale = False
             raise redis.exceptions.ConnectionError('down')
         return [(channel.encode(), target_nodes.subscribers)]
 
@@ -181,6 +182,9 @@ def test_subscribers_are_counted_on_every_node():
     nodes[0].subscribers, nodes[2].subscribers = 2, 1
     client = FakeCluster(*nodes)
     errors = (redis.exceptions.ConnectionError,)
+    assert cluster.count_subscribers(client, 'PUBSUB NUMSUB', 'c',
+                                     errors) == 3
+    nodes[0].stale = True  # a pooled connection died: asked again
     assert cluster.count_subscribers(client, 'PUBSUB NUMSUB', 'c',
                                      errors) == 3
     nodes[0].down = True  # its subscribers went with it
