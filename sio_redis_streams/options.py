@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional
-from urllib.parse import urlparse
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, \
+    Tuple
+from urllib.parse import unquote, urlparse
 
 URL_SCHEMES = ('redis', 'rediss', 'unix', 'valkey', 'valkeys',
                'redis+sentinel', 'valkey+sentinel', 'redis+cluster',
@@ -239,3 +240,26 @@ def param_docs() -> str:
     (``url`` is their positional argument)."""
     return '\n'.join(f'    :param {f.name}: {f.metadata["doc"]}.'
                      for f in declared() if f.name != 'url')
+
+
+def url_servers(url: str, what: str
+                ) -> Tuple[List[Tuple[str, int]], Dict[str, Any]]:
+    """The servers of a URL that names several (``scheme://[user:pass@]
+    h1:p1,h2:p2...``: Sentinel, a Redis Cluster) as ``(host, port)``, and
+    its credentials as client arguments.
+
+    :raises ValueError: naming ``url`` and the bad ``what`` address.
+    """
+    parsed = urlparse(url)
+    servers = []
+    for host_port in parsed.netloc.rsplit('@', 1)[-1].split(','):
+        host, _, port = host_port.rpartition(':')
+        if not host or not port.isdigit():
+            raise ValueError(f'url: bad {what} address {host_port!r}')
+        servers.append((host.strip('[]'), int(port)))
+    credentials: Dict[str, Any] = {}
+    if parsed.username:
+        credentials['username'] = unquote(parsed.username)
+    if parsed.password:
+        credentials['password'] = unquote(parsed.password)
+    return servers, credentials

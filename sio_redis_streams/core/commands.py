@@ -74,6 +74,12 @@ def transaction_replies(replies: Sequence[Any],
     return list(result)
 
 
+def no_such_key(error: BaseException) -> bool:
+    """Whether an error reply of ``XINFO STREAM`` says that the stream
+    does not exist."""
+    return 'no such key' in str(error).lower()
+
+
 def entries(xread_reply: Any) -> List[Entry]:
     """The entries of an XREAD reply for one stream (``None``: the block
     time passed with nothing new)."""

@@ -189,7 +189,7 @@ class WriteRound:
         for stream, last_id in list(self.ledger.last_written.items()):
             reply, = yield [commands.xinfo_stream(stream)], stream
             if isinstance(reply, Exception):
-                if 'no such key' not in str(reply).lower():
+                if not commands.no_such_key(reply):
                     raise reply
                 end = '0-0'
             else:

@@ -20,9 +20,10 @@ import importlib
 import threading
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from ..core.commands import Command
+from ..options import url_servers
 from .direct import DirectSender, checkout, exchange
 
 #: How many MOVED or ASK replies one call follows before it gives up (a
@@ -71,32 +72,21 @@ def parse_cluster_url(module: ModuleType, url: str
     :raises ValueError: a node address or the database is wrong.
     """
     parsed = urlparse(url)
-    netloc = parsed.netloc.rsplit('@', 1)[-1]
-    nodes = []
-    for host_port in netloc.split(','):
-        host, _, port = host_port.rpartition(':')
-        if not host or not port.isdigit():
-            raise ValueError(f'url: bad cluster node address {host_port!r}')
-        nodes.append((host.strip('[]'), int(port)))
+    nodes, credentials = url_servers(url, 'cluster node')
     database = parsed.path.strip('/')
     if database not in ('', '0'):
         raise ValueError(f'url: a Redis Cluster has only database 0, not '
                          f'{database!r}')
-    # one node's URL, read by the client library, gives the arguments
+    # the query, read by the client library as for one server, gives the
+    # other arguments
     tls = parsed.scheme.lower().startswith(('rediss', 'valkeys'))
     scheme = ('valkey' if module.__name__ == 'valkey' else 'redis') + \
         ('s' if tls else '')
-    credentials = parsed.netloc.rpartition('@')[0]
-    one = f'{scheme}://{credentials + "@" if credentials else ""}' \
-          f'{nodes[0][0]}:{nodes[0][1]}/0' \
-          f'{"?" + parsed.query if parsed.query else ""}'
-    kwargs = module.connection.parse_url(one)
+    kwargs = module.connection.parse_url(
+        f'{scheme}://localhost/0{"?" + parsed.query if parsed.query else ""}')
     for key in ('host', 'port', 'db', 'path'):
         kwargs.pop(key, None)
-    if parsed.username:
-        kwargs['username'] = unquote(parsed.username)
-    if parsed.password:
-        kwargs['password'] = unquote(parsed.password)
+    kwargs.update(credentials)
     if tls:  # a cluster client makes its connections itself
         kwargs.pop('connection_class', None)
         kwargs['ssl'] = True

@@ -13,9 +13,9 @@ import importlib
 import re
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
-from ..options import Options
+from ..options import Options, url_servers
 from . import cluster
 from .direct import DirectConnection, DirectSender
 
@@ -250,17 +250,7 @@ def parse_sentinel_url(url: str) -> Tuple[List[Tuple[str, int]], str,
     """Split ``redis+sentinel://[user:pass@]h1:p1,h2:p2[/db[/service]]``
     into the sentinel addresses, the service name and client arguments."""
     parsed = urlparse(url)
-    sentinels = []
-    for host_port in parsed.netloc.rsplit('@', 1)[-1].split(','):
-        host, _, port = host_port.rpartition(':')
-        if not host or not port.isdigit():
-            raise ValueError(f'url: bad sentinel address {host_port!r}')
-        sentinels.append((host, int(port)))
-    kwargs: Dict[str, Any] = {}
-    if parsed.username:
-        kwargs['username'] = unquote(parsed.username)
-    if parsed.password:
-        kwargs['password'] = unquote(parsed.password)
+    sentinels, kwargs = url_servers(url, 'sentinel')
     parts = [p for p in parsed.path.split('/') if p]
     if parts:
         if not parts[0].isdigit():

@@ -144,7 +144,7 @@ class StreamReader:
         if isinstance(response, Exception):
             raise response
         if isinstance(info, Exception):
-            if not _no_such_key(info):
+            if not commands.no_such_key(info):
                 raise info
             info = None
         else:
@@ -211,11 +211,6 @@ class StreamReader:
             return commands.stream_info(self._redis.call(
                 commands.xinfo_stream(self.stream), key=self.stream))
         except self._context.connector.response_error as exc:
-            if _no_such_key(exc):
+            if commands.no_such_key(exc):
                 return None
             raise
-
-
-def _no_such_key(error: BaseException) -> bool:
-    """Whether ``XINFO STREAM`` answered that the stream does not exist."""
-    return 'no such key' in str(error).lower()

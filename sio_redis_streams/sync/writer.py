@@ -38,11 +38,10 @@ class StreamWriter:
         self._context = context
         self._options = context.options
         self._connection = connection
-        self._outbox = Outbox(context.options.outbox_size)
-        options = context.options
+        self._outbox = Outbox(self._options.outbox_size)
         self._round = WriteRound(
-            context.uid, options.maxlen, options.replica_acks,
-            options.replica_ack_timeout, context.stats, context.logger,
+            context.uid, self._options.maxlen, self._options.replica_acks,
+            self._options.replica_ack_timeout, context.stats, context.logger,
             context.connector.is_transient, context.connector.response_error,
             context.stopping.is_set)
         self._lock = threading.Lock()
