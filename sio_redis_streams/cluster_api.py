@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional
 
 from .core.arguments import answer_of, arguments
-from .core.messages import BroadcastOptions, as_tuple
+from .core.addressing import BroadcastOptions, as_tuple
 from .core.requests import AckRequest, CollectRequest
 from .exceptions import ClusterTimeoutError
 from .remote import RemoteSocket

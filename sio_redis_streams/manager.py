@@ -19,7 +19,7 @@ import socketio
 from . import hooks
 from .cluster_api import ClusterAPI
 from .core.arguments import arguments
-from .core.messages import BroadcastOptions
+from .core.addressing import BroadcastOptions
 from .core.requests import AckRequest
 from .core.stats import Stats
 from .options import Options, param_docs

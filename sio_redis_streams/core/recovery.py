@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .messages import BroadcastOptions, Room
+from .addressing import BroadcastOptions, Room
 from .replay import Session, receives
 
 Key = Tuple[str, str]  # (namespace, sid)

@@ -17,10 +17,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import msgpack
 
+from .addressing import BroadcastOptions, Room, rooms_of
 from .codec import ENTRY_ID_RE, decode_entry, entry_id_key, \
     next_entry_id, unpack
-from .messages import Broadcast, BroadcastOptions, MalformedMessage, \
-    MessageType, Room, rooms_of
+from .errors import MalformedMessage
+from .messages import Broadcast, MessageType
 
 #: A private session id as the Node server and this package make them.
 PID_RE = re.compile(r'\A[A-Za-z0-9_-]{1,64}\Z')

@@ -16,7 +16,7 @@ import msgpack
 from socketio.manager import Manager
 
 from ..core.arguments import emit_data
-from ..core.messages import BroadcastOptions, Room
+from ..core.addressing import BroadcastOptions, Room
 
 #: Sets aside the packets for sockets being recovered: called with
 #: ``(namespace, opts, packet)``, returns the sids it kept the packet for.

@@ -11,7 +11,8 @@ import msgpack
 import pytest
 
 from sio_redis_streams.core import codec
-from sio_redis_streams.core.messages import EVERYONE, Broadcast, Heartbeat
+from sio_redis_streams.core.addressing import EVERYONE
+from sio_redis_streams.core.messages import Broadcast, Heartbeat
 from tests.e2e.test_faults import connect, no_task_crashed, options, stats
 from tests.support.waiting import eventually, settle
 

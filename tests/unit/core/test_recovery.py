@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from sio_redis_streams.core.messages import BroadcastOptions
+from sio_redis_streams.core.addressing import BroadcastOptions
 from sio_redis_streams.core.recovery import RecoveryBook, Restored
 from sio_redis_streams.core.replay import Session
 

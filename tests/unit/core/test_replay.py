@@ -7,9 +7,10 @@ import json
 import msgpack
 import pytest
 
+from sio_redis_streams.core.addressing import BroadcastOptions
 from sio_redis_streams.core.codec import encode_entry
-from sio_redis_streams.core.messages import Broadcast, BroadcastOptions, \
-    DisconnectSockets, MalformedMessage, SocketsJoin
+from sio_redis_streams.core.messages import Broadcast, DisconnectSockets, \
+    MalformedMessage, SocketsJoin
 from sio_redis_streams.core.replay import PID_RE, Replay, Session, \
     receives, restore_request
 

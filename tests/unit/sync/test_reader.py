@@ -5,7 +5,8 @@ import json
 import threading
 
 from sio_redis_streams.core import codec
-from sio_redis_streams.core.messages import Broadcast, BroadcastOptions
+from sio_redis_streams.core.addressing import BroadcastOptions
+from sio_redis_streams.core.messages import Broadcast
 from sio_redis_streams.sync.reader import StreamReader
 from tests.unit.sync.fakes import context
 

@@ -4,7 +4,8 @@ import json
 import threading
 
 from sio_redis_streams.core import codec
-from sio_redis_streams.core.messages import Broadcast, BroadcastOptions
+from sio_redis_streams.core.addressing import BroadcastOptions
+from sio_redis_streams.core.messages import Broadcast
 from sio_redis_streams.core.replay import Session
 from sio_redis_streams.sync.reader import StreamReader
 from sio_redis_streams.sync.sessions import SessionStore
